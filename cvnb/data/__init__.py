@@ -1,0 +1,33 @@
+"""Load image datasets as tables, read images robustly, summarize a dataset.
+
+A dataset is a pandas DataFrame with one row per image file and at least the columns
+``path``, ``label`` and ``split`` (DESIGN.md §3); :func:`load_images` builds it from a
+folder, a CSV/Parquet file or a DataFrame and checks every file once, and
+:func:`read_image` is the one function that decodes images everywhere in cvnb.
+
+Example:
+    >>> from cvnb.data import load_images, readable, summarize
+    >>> df = load_images("data/pets")  # doctest: +SKIP
+    >>> summarize(df)  # doctest: +SKIP
+    >>> train_ok = readable(df)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from ._load import load_images, readable
+from ._read import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageReadError, check_image, read_image
+from ._summary import Summary, summarize
+from ._thumbnail import encode_thumbnail
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
+    "Summary",
+    "check_image",
+    "encode_thumbnail",
+    "load_images",
+    "read_image",
+    "readable",
+    "summarize",
+]

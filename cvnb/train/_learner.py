@@ -1,0 +1,170 @@
+"""A fastai ``Learner`` built from the dataset table (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import fastai.callback.all  # noqa: F401  (patches fit_one_cycle, fine_tune, lr_find onto Learner)
+import pandas as pd
+from fastai.data.block import CategoryBlock, ColReader, ColSplitter, DataBlock, TransformBlock
+from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
+from fastai.metrics import accuracy
+from fastai.torch_core import set_seed
+from fastai.vision.augment import Resize, ResizeMethod
+from fastai.vision.core import PILImage
+from fastai.vision.data import IntToFloatTensor, Normalize
+
+from cvnb.data import read_image
+from cvnb.models import OFFLINE_DEFAULT, create_backbone, param_groups
+
+RESIZE_METHODS = {"squish": ResizeMethod.Squish, "crop": ResizeMethod.Crop, "pad": ResizeMethod.Pad}
+
+
+@dataclass
+class LearnerConfig:
+    """What a trained model expects at inference; saved into exports.
+
+    Attributes:
+        arch: timm model name.
+        img_size: Square input side in pixels.
+        resize: ``"squish"``, ``"crop"`` or ``"pad"`` (fastai ``ResizeMethod``).
+        mean, std: Per-channel normalization of [0, 1] RGB input.
+        classes: Class names, in output order.
+        pretrained: Whether the body started from ImageNet weights.
+    """
+
+    arch: str
+    img_size: int
+    resize: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: list[str] = field(default_factory=list)
+    pretrained: bool = True
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def open_image(path: str) -> PILImage:
+    """Read one image with cvnb's robust reader, typed for fastai's transforms."""
+    return PILImage.create(read_image(path))
+
+
+def make_learner(
+    df: pd.DataFrame,
+    arch: str = OFFLINE_DEFAULT,
+    img_size: int = 224,
+    *,
+    pretrained: bool = True,
+    bs: int = 64,
+    resize: str = "squish",
+    item_tfms: list | None = None,
+    batch_tfms: list | None = None,
+    drop_rate: float = 0.0,
+    num_workers: int = 0,
+    seed: int = 0,
+    metrics: list | None = None,
+    **learner_kwargs,
+) -> Learner:
+    """A fastai ``Learner`` for image classification, built from a dataset table.
+
+    Rows with ``split == "train"`` train, ``"valid"`` validate; ``"test"`` rows and rows with
+    an ``error`` (unreadable files reported by :func:`cvnb.data.load_images`) are left out,
+    so a broken file never stops an epoch. Images are read with
+    :func:`cvnb.data.read_image`, resized with ``resize`` to ``img_size``, and normalized with
+    the backbone's own mean and std. The model's layer groups
+    (:func:`cvnb.models.layer_groups`) are the learner's parameter groups, so fastai's
+    ``freeze``, ``freeze_to``, ``unfreeze``, ``fine_tune``, ``lr_find``, discriminative rates
+    (``slice(lo, hi)``), callbacks and progress bars work unchanged. A pretrained learner
+    starts frozen (all groups but the head), as fastai's ``vision_learner`` does.
+
+    Args:
+        df: Table with ``path``, ``label``, ``split`` (and optionally ``error``) columns.
+        arch: timm model name (see :func:`cvnb.models.create_backbone`).
+        img_size: Square input side in pixels.
+        pretrained: Start from ImageNet weights (offline for the default ``arch``).
+        bs: Batch size.
+        resize: ``"squish"`` (whole image, aspect changed), ``"crop"`` (centre crop on
+            validation, random on training) or ``"pad"`` (letterbox with zeros).
+        item_tfms: Extra fastai item transforms, applied after the resize.
+        batch_tfms: Extra fastai batch transforms (e.g. ``aug_transforms()``), applied
+            before normalization.
+        drop_rate: Dropout before the classifier.
+        num_workers: DataLoader worker processes (0 is fastest for small sets on 2 cores).
+        seed: Seed for fastai/torch/numpy/random: same seed, same shuffles and head init.
+        metrics: fastai metrics; defaults to ``[accuracy]``.
+        **learner_kwargs: Passed to ``fastai.learner.Learner`` (``cbs``, ``wd``, ``path`` …).
+
+    Returns:
+        The ``Learner``, with ``learn.cvnb_config`` (:class:`LearnerConfig`) describing the
+        preprocessing an exported model expects.
+
+    Example:
+        >>> from cvnb.data import load_images
+        >>> from cvnb.datasets import digits
+        >>> from cvnb.train import make_learner
+        >>> learn = make_learner(load_images(digits()), img_size=64)
+        >>> learn.fit_one_cycle(1, 1e-3)  # doctest: +SKIP
+    """
+    if resize not in RESIZE_METHODS:
+        raise ValueError(f"resize must be one of {sorted(RESIZE_METHODS)}, got {resize!r}")
+    table = _training_table(df)
+    set_seed(seed)
+    model = create_backbone(
+        arch, num_classes=table.label.nunique(), pretrained=pretrained, drop_rate=drop_rate
+    )
+    cfg = model.pretrained_cfg
+    mean, std = tuple(cfg.get("mean", (0.5,) * 3)), tuple(cfg.get("std", (0.5,) * 3))
+    block = DataBlock(
+        blocks=(TransformBlock(type_tfms=open_image, batch_tfms=IntToFloatTensor), CategoryBlock),
+        get_x=ColReader("path"),
+        get_y=ColReader("label"),
+        splitter=ColSplitter("is_valid"),
+        item_tfms=[Resize(img_size, method=RESIZE_METHODS[resize]), *(item_tfms or [])],
+        batch_tfms=[*(batch_tfms or []), Normalize.from_stats(mean, std)],
+    )
+    dls = block.dataloaders(table, bs=bs, num_workers=num_workers)
+    learn = Learner(
+        dls,
+        model,
+        loss_func=CrossEntropyLossFlat(),
+        metrics=metrics if metrics is not None else [accuracy],
+        splitter=param_groups,
+        **learner_kwargs,
+    )
+    if pretrained:
+        learn.freeze()
+    learn.cvnb_config = LearnerConfig(
+        arch=arch,
+        img_size=img_size,
+        resize=resize,
+        mean=mean,
+        std=std,
+        classes=[str(c) for c in dls.vocab],
+        pretrained=pretrained,
+    )
+    return learn
+
+
+def _training_table(df: pd.DataFrame) -> pd.DataFrame:
+    missing = {"path", "label", "split"} - set(df.columns)
+    if missing:
+        raise ValueError(
+            f"the table lacks column(s) {sorted(missing)}; build it with "
+            "cvnb.data.load_images(folder_or_csv), which adds them"
+        )
+    ok = df["error"].isna() if "error" in df.columns else pd.Series(True, index=df.index)
+    table = df.loc[ok & df["split"].isin(["train", "valid"]), ["path", "label", "split"]]
+    table = table.assign(label=table["label"].astype(str), is_valid=table["split"] == "valid")
+    for split in ("train", "valid"):
+        if not (table["split"] == split).any():
+            raise ValueError(
+                f"no readable {split!r} images: give rows with split == {split!r} (load a "
+                "folder with train/valid subfolders, or let load_images make a split with "
+                "valid_pct)"
+            )
+    if table["label"].nunique() < 2:
+        raise ValueError("classification needs at least two classes in the table")
+    return table.reset_index(drop=True)
