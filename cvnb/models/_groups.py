@@ -47,7 +47,7 @@ def layer_groups(model: nn.Module) -> list[LayerGroup]:
     names = ["stem", *(f"stage{i}" for i in range(1, len(grouped) - 1)), "head"]
     return [
         LayerGroup(name, tuple(params), sum(sizes[p] for p in params))
-        for name, params in zip(names, grouped)
+        for name, params in zip(names, grouped, strict=True)
     ]
 
 

@@ -42,7 +42,7 @@ def _load_lite0(model: nn.Module) -> None:
             f"{len(tgt_body)}: this timm version's tf_efficientnet_lite0 changed layout."
         )
     mapped = {}
-    for (src_key, tensor), tgt_key in zip(src_body, tgt_body):
+    for (src_key, tensor), tgt_key in zip(src_body, tgt_body, strict=True):
         if tensor.shape != target[tgt_key].shape:
             raise PretrainedWeightsUnavailable(
                 f"shape mismatch mapping {src_key} {tuple(tensor.shape)} onto {tgt_key} "
