@@ -40,5 +40,6 @@ def test_quickstart_runs_and_its_grid_selects(lab, page):
         "(item) => item.classList.contains('selected')", arg=item.element_handle()
     )
     assert item.get_attribute("aria-selected") == "true"
-    # The quickstart shows `grid = show_images(...)`; the click must reach the kernel.
-    assert run_cell_in_lab(page, relpath, "print(grid.selected)").strip() == "[0]"
+    # The quickstart shows `grid = show_images(...)` and selects [2, 5] from code; the click
+    # on the first thumbnail must reach the kernel and join that selection.
+    assert run_cell_in_lab(page, relpath, "print(grid.selected)").strip() == "[0, 2, 5]"
