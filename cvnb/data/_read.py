@@ -67,9 +67,12 @@ class ImageReadError(ValueError):
 
 
 def read_image(
-    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike[str] | Image.Image, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
     """Read an image file as a fully loaded RGB image.
+
+    ``path`` may also be an already opened ``PIL.Image.Image``: it gets the same EXIF
+    orientation and mode normalization, so every way into a model sees the same pixels.
 
     EXIF orientation is applied (a phone photo stored sideways comes out upright), and
     every mode is normalized to 8-bit RGB: CMYK and palette images are converted;
@@ -107,6 +110,8 @@ def read_image(
         # to do. (catch_warnings is not thread-safe before Python 3.14; the worst a race
         # can do is leave this one warning ignored, which is harmless here.)
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if isinstance(path, Image.Image):
+            return _to_rgb(_exif_transpose(path), "<PIL image>")
         return _decode(path, max_pixels)[0]
 
 

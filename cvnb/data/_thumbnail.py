@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from ._read import read_image
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -31,36 +33,38 @@ def encode_thumbnail(
 ) -> bytes:
     """Encode an image as a size-capped PNG or JPEG thumbnail.
 
-    The aspect ratio is kept and the longest side is at most ``max_size``. Tiny images (such
-    as 8×8 scanned digits) would be unreadable at their own size, so an image whose longest
-    side is below ``min_size`` is upscaled by a whole factor with nearest-neighbour
-    resampling (pixels stay crisp squares) until its longest side reaches ``min_size``,
-    never beyond ``max_size``. Images between the two are encoded at their own size.
+        The aspect ratio is kept and the longest side is at most ``max_size``. Tiny images (such
+        as 8×8 scanned digits) would be unreadable at their own size, so an image whose longest
+        side is below ``min_size`` is upscaled by a whole factor with nearest-neighbour
+        resampling (pixels stay crisp squares) until its longest side reaches ``min_size``,
+        never beyond ``max_size``. Images between the two are encoded at their own size.
 
-    Args:
-        image: A PIL image, or the path of an image file (read with
-            :func:`cvnb.data.read_image`, which applies EXIF orientation and normalizes the
-            mode to RGB).
-        max_size: Longest side of the thumbnail in pixels; larger images are shrunk with
-            Lanczos resampling.
-        fmt: ``"JPEG"`` (default; small for photos) or ``"PNG"`` (lossless, keeps alpha;
-            better for line art and tiny images). Case-insensitive; ``"JPG"`` is accepted.
-        quality: JPEG quality, 1–95. Ignored for PNG.
-        min_size: Longest side that tiny images are upscaled to (see above); 0 or 1
-            disables upscaling.
+        Args:
+            image: A PIL image, or the path of an image file (read with
+                :func:`cvnb.data.read_image`, which applies EXIF orientation and normalizes the
+                mode to RGB).
+            max_size: Longest side of the thumbnail in pixels; larger images are shrunk with
+                Lanczos resampling.
+            fmt: ``"JPEG"`` (default; small for photos) or ``"PNG"`` (lossless, keeps alpha;
+                better for line art and tiny images). Case-insensitive; ``"JPG"`` is accepted.
+            quality: JPEG quality, 1–95. Ignored for PNG.
+            min_size: Longest side that tiny images are upscaled to (see above); 0 or 1
+                disables upscaling.
 
-    Returns:
-        The encoded bytes (starting with ``b"\\xff\\xd8"`` for JPEG, ``b"\\x89PNG"`` for PNG).
+        Returns:
+            The encoded bytes (starting with ``b"\\xff\\xd8"`` for JPEG, ``b"\\x89PNG"`` for PNG).
 
-    Raises:
-        ValueError: If ``fmt``, ``max_size`` or ``quality`` is out of range.
-        cvnb.data.ImageReadError: If ``image`` is a path that cannot be read as an image.
+        Raises:
+            ValueError: If ``fmt``, ``max_size`` or ``quality`` is out of range.
+            cvnb.data.ImageReadError: If ``image`` is a path that cannot be read as an image.
 
-    Example:
-        >>> from PIL import Image
-        >>> data = encode_thumbnail(Image.new("RGB", (640, 480)), max_size=160)
-        >>> Image.open(io.BytesIO(data)).size
-        (160, 120)
+        Example:
+            >>> from PIL import Image
+
+    from ._read import read_image
+            >>> data = encode_thumbnail(Image.new("RGB", (640, 480)), max_size=160)
+            >>> Image.open(io.BytesIO(data)).size
+            (160, 120)
     """
     key = fmt.upper()
     if key not in _FORMATS:
@@ -71,13 +75,8 @@ def encode_thumbnail(
     if not 1 <= quality <= 95:
         raise ValueError(f"quality must be in 1..95 (JPEG quality), got {quality}.")
 
-    if not isinstance(image, Image.Image):
-        from cvnb.data._read import read_image  # lazy: keeps this module cheap to import
-
-        image = read_image(image)
-
-    thumb = _resize(image, max_size=max_size, min_size=min_size)
-    thumb = _encodable_mode(thumb, fmt)
+    # One normalization for paths and PIL images alike (EXIF, CMYK, 16-bit, alpha on white).
+    thumb = _resize(read_image(image), max_size=max_size, min_size=min_size)
     buffer = io.BytesIO()
     if fmt == "JPEG":
         thumb.save(buffer, format="JPEG", quality=quality)
@@ -99,26 +98,3 @@ def _resize(image: Image.Image, *, max_size: int, min_size: int) -> Image.Image:
         if factor >= 2:
             return image.resize((width * factor, height * factor), Image.Resampling.NEAREST)
     return image
-
-
-def _encodable_mode(image: Image.Image, fmt: str) -> Image.Image:
-    # PIL images passed directly have not been through read_image's mode normalization.
-    keep = {"RGB", "L"} if fmt == "JPEG" else {"RGB", "RGBA", "L", "LA"}
-    if image.mode in keep:
-        return image
-    if fmt == "JPEG" and ("A" in image.getbands() or "transparency" in image.info):
-        # JPEG has no alpha: flatten onto white rather than letting transparent pixels
-        # turn into whatever colour they happen to store (often black).
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    if image.mode.startswith("I;16") or image.mode in {"I", "F"}:
-        # 16-bit/float greyscale: stretch to 8 bits instead of clipping to white.
-        import numpy as np
-
-        arr = np.asarray(image, dtype=np.float64)
-        low, high = float(arr.min()), float(arr.max())
-        scaled = (arr - low) / (high - low) * 255.0 if high > low else np.zeros_like(arr)
-        return Image.fromarray(scaled.astype(np.uint8))
-    return image.convert("RGBA" if fmt == "PNG" and image.mode in {"P", "PA"} else "RGB")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -89,13 +90,13 @@ def export_onnx(
             "preprocessing the exported model expects as learn.cvnb_config)"
         )
     cfg = config.to_dict()
-    wrapped = _Normalized(learn.model, config.mean, config.std).cpu().eval()
+    # A CPU copy: the learner's own model keeps its device and train/eval mode.
+    wrapped = _Normalized(copy.deepcopy(learn.model), config.mean, config.std).cpu().eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    was_training = learn.model.training
     try:
         _torch_export(wrapped, tmp, config.img_size, opset=opset, dynamo=dynamo)
         proto = onnx.load(tmp)
@@ -105,7 +106,6 @@ def export_onnx(
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-        learn.model.train(was_training)
     report = parity_report(learn, path, max_images=max_images) if parity else None
     return OnnxExport(
         path=path, config=cfg, opset=opset, size_bytes=path.stat().st_size, parity=report

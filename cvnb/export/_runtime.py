@@ -63,8 +63,7 @@ class OnnxClassifier:
         resize = Resize(self.config["img_size"], method=RESIZE_METHODS[self.config["resize"]])
         out = []
         for image in images:
-            pil = image.convert("RGB") if isinstance(image, Image.Image) else read_image(image)
-            resized = resize(PILImage.create(pil), split_idx=1)
+            resized = resize(PILImage.create(read_image(image)), split_idx=1)
             out.append(np.asarray(resized, dtype=np.float32).transpose(2, 0, 1) / 255.0)
         return np.stack(out)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anywidget
 import traitlets
 
-from cvnb.data._thumbnail import encode_thumbnail
+from cvnb.data import encode_thumbnail
 from cvnb.widgets._assets import asset_path
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def show_images(
 
 
 def _image_read_error() -> type[Exception]:
-    from cvnb.data._read import ImageReadError
+    from cvnb.data import ImageReadError
 
     return ImageReadError
 

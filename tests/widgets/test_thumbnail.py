@@ -9,7 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from cvnb.data._thumbnail import encode_thumbnail
+from cvnb.data import encode_thumbnail
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -37,9 +37,9 @@ def test_tiny_images_are_upscaled_crisply():
     thumb = _decode(encode_thumbnail(digit, fmt="PNG"))
     assert thumb.size == (64, 64)
     # Nearest neighbour: the one bright pixel becomes an 8x8 block of exactly 255.
-    assert thumb.getpixel((3 * 8, 3 * 8)) == 255
-    assert thumb.getpixel((3 * 8 + 7, 3 * 8 + 7)) == 255
-    assert thumb.getpixel((2 * 8 + 7, 3 * 8)) == 0
+    assert thumb.getpixel((3 * 8, 3 * 8)) == (255, 255, 255)
+    assert thumb.getpixel((3 * 8 + 7, 3 * 8 + 7)) == (255, 255, 255)
+    assert thumb.getpixel((2 * 8 + 7, 3 * 8)) == (0, 0, 0)
 
 
 def test_upscaling_never_exceeds_max_size():
@@ -71,7 +71,7 @@ def test_reads_paths(tmp_path):
 
 
 def test_unreadable_path_raises_image_read_error(tmp_path):
-    from cvnb.data._read import ImageReadError
+    from cvnb.data import ImageReadError
 
     path = tmp_path / "broken.jpg"
     path.write_bytes(b"")
