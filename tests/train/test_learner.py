@@ -200,3 +200,16 @@ def test_same_seed_same_start(digits_subset):
     _, yc = c.dls.train.one_batch()
     assert torch.equal(ya, yb) and torch.equal(xa, xb)
     assert not torch.equal(ya, yc)
+
+
+def test_label_smoothing_is_the_default_loss_and_can_be_turned_off(digits_subset):
+    from fastai.losses import CrossEntropyLossFlat, LabelSmoothingCrossEntropyFlat
+
+    smoothed = _learner(digits_subset).loss_func
+    assert isinstance(smoothed, LabelSmoothingCrossEntropyFlat)
+    assert smoothed.func.eps == pytest.approx(0.1)
+    assert isinstance(_learner(digits_subset, label_smoothing=0).loss_func, CrossEntropyLossFlat)
+    custom = CrossEntropyLossFlat(weight=torch.ones(10))
+    assert _learner(digits_subset, loss_func=custom).loss_func is custom
+    with pytest.raises(ValueError, match="label_smoothing"):
+        _learner(digits_subset, label_smoothing=1.5)
