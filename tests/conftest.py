@@ -1,0 +1,60 @@
+"""Fixtures shared across test folders: real data (the digits set, coco-crops) and threads.
+
+torch runs on one thread in the model, training and export tests: on two cores shared with
+other jobs, OpenMP's spin-waiting made two threads several times slower than one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+COCO_CROPS = SHARED_DATASETS / "coco-crops"
+PER_CLASS = 20  # digits_subset: images per class and split, 200 train + 200 valid
+_ONE_THREAD_FOLDERS = {"models", "train", "export"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread(request) -> Iterator[None]:
+    if _ONE_THREAD_FOLDERS.isdisjoint(Path(request.module.__file__).parts):
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def coco_crops() -> Path:
+    """Real COCO object crops in ImageFolder layout (train/valid × 5 classes)."""
+    if not COCO_CROPS.is_dir():
+        pytest.skip(f"real-photo set not found at {COCO_CROPS} (../shared/datasets)")
+    return COCO_CROPS
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory) -> Path:
+    """The embedded digits set, written once per test session into a temporary cache."""
+    from cvnb.datasets import digits
+
+    return digits(root=tmp_path_factory.mktemp("cvnb-cache") / "digits")
+
+
+@pytest.fixture(scope="session")
+def digits_table(digits_root: Path):
+    from cvnb.data import load_images
+
+    return load_images(digits_root)
+
+
+@pytest.fixture(scope="session")
+def digits_subset(digits_table):
+    """The first PER_CLASS rows of each class in each split."""
+    keep = digits_table.groupby(["split", "label"]).cumcount() < PER_CLASS
+    return digits_table[keep].reset_index(drop=True)
