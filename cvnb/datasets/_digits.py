@@ -28,10 +28,15 @@ def digits(root: str | Path | None = None, *, valid_pct: float = 0.2, seed: int 
         root: Folder to write to. Defaults to ``<cache>/digits`` where ``<cache>`` is
             ``$CVNB_CACHE`` or ``~/.cache/cvnb``.
         valid_pct: Fraction of each class put in ``valid``.
-        seed: Seed of the split. Folders built with another split get another name.
+        seed: Seed of the split. Under the default root, another split gets another folder;
+            a given ``root`` already built with another split raises ``ValueError``.
 
     Returns:
         The dataset's root folder.
+
+    Raises:
+        FileExistsError: ``root`` is a non-empty folder that cvnb did not build (it is
+            never deleted or overwritten).
 
     Example:
         >>> from cvnb.datasets import digits
@@ -42,10 +47,17 @@ def digits(root: str | Path | None = None, *, valid_pct: float = 0.2, seed: int 
     """
     if not 0.0 < valid_pct < 1.0:
         raise ValueError(f"valid_pct must be between 0 and 1, got {valid_pct}")
+    owned = root is None
     if root is None:
         suffix = "" if (valid_pct, seed) == (0.2, 0) else f"-v{valid_pct:g}-s{seed}"
         root = cache_dir() / f"digits{suffix}"
-    return build_once(Path(root), _MARKER, lambda tmp: _write_digits(tmp, valid_pct, seed))
+    return build_once(
+        Path(root),
+        _MARKER,
+        lambda tmp: _write_digits(tmp, valid_pct, seed),
+        settings=f"valid_pct={valid_pct:g} seed={seed}",
+        owned=owned,
+    )
 
 
 def _write_digits(out: Path, valid_pct: float, seed: int) -> None:

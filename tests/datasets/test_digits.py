@@ -125,3 +125,20 @@ def test_valid_pct_out_of_range_is_rejected_before_writing(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="valid_pct"):
         digits(valid_pct=0.0)
     assert not list(tmp_path.iterdir()), "a rejected call writes nothing"
+
+
+def test_a_foreign_folder_given_as_root_is_never_touched(tmp_path):
+    mine = tmp_path / "my-photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="never deletes"):
+        digits(root=mine)
+    assert sorted(os.listdir(mine)) == ["holiday.jpg"]
+    assert (mine / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_same_root_with_another_split_raises(tmp_path):
+    root = digits(root=tmp_path / "d")
+    with pytest.raises(ValueError, match=r"valid_pct=0\.3"):
+        digits(root=root, valid_pct=0.3)
+    assert digits(root=root) == root
