@@ -9,7 +9,15 @@ import sys
 import pytest
 
 WIDGET_STACK = ("ipywidgets", "IPython", "traitlets", "anywidget")
-LOGIC_PACKAGES = ["cvnb", "cvnb.data", "cvnb.datasets", "cvnb.models", "cvnb.train", "cvnb.export"]
+LOGIC_PACKAGES = [
+    "cvnb",
+    "cvnb.data",
+    "cvnb.datasets",
+    "cvnb.models",
+    "cvnb.train",
+    "cvnb.export",
+    "cvnb.evaluate",
+]
 
 
 def _modules_after_import(module: str) -> set[str]:

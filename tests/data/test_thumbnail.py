@@ -1,4 +1,4 @@
-"""encode_thumbnail (cvnb/data/_thumbnail.py); here because tests/widgets owns its only user."""
+"""encode_thumbnail (cvnb/data/_thumbnail.py): sizes, formats, normalization, purity."""
 
 from __future__ import annotations
 

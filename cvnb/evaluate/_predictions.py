@@ -1,0 +1,39 @@
+"""A learner's predictions as the dataset table, one row per image."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+_SPLITS = {"train": 0, "valid": 1}
+
+
+def predictions(learn, split: str = "valid") -> pd.DataFrame:
+    """Predict every image of one split and return the table with the results beside it.
+
+    Uses fastai's ``get_preds`` in the loader's own order (unshuffled, nothing dropped), so
+    each prediction sits on the row of its image.
+
+    Args:
+        learn: A ``Learner`` from :func:`cvnb.train.make_learner`.
+        split: ``"valid"`` or ``"train"``.
+
+    Returns:
+        The split's rows (``path``, ``label``, ``split`` …) plus ``prediction`` (class name),
+        ``prob`` (its probability) and ``correct`` (bool). ``cvnb.widgets.show_images`` shows
+        the ``prediction`` column beside the labels.
+
+    Example:
+        >>> table = predictions(learn)  # doctest: +SKIP
+        >>> table[~table.correct].head()  # the mistakes  # doctest: +SKIP
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
+    probs, _ = learn.get_preds(ds_idx=_SPLITS[split])
+    top = probs.max(dim=1)
+    vocab = list(learn.dls.vocab)
+    table = learn.dls[_SPLITS[split]].items.drop(columns="is_valid", errors="ignore")
+    table = table.assign(
+        prediction=[str(vocab[i]) for i in top.indices.tolist()],
+        prob=top.values.numpy(),
+    )
+    return table.assign(correct=table["prediction"] == table["label"]).reset_index(drop=True)
