@@ -14,7 +14,7 @@ import pytest
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 COCO_CROPS = SHARED_DATASETS / "coco-crops"
 PER_CLASS = 20  # digits_subset: images per class and split, 200 train + 200 valid
-_ONE_THREAD_FOLDERS = {"models", "train", "export"}
+_ONE_THREAD_FOLDERS = {"models", "train", "export", "quality", "augment", "evaluate"}
 
 
 @pytest.fixture(scope="module", autouse=True)

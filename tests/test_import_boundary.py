@@ -17,6 +17,8 @@ LOGIC_PACKAGES = [
     "cvnb.train",
     "cvnb.export",
     "cvnb.evaluate",
+    "cvnb.quality",
+    "cvnb.augment",
 ]
 
 
