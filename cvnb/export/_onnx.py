@@ -63,9 +63,11 @@ def export_onnx(
     The exported graph takes a float32 batch ``image`` of shape ``(N, 3, S, S)``, RGB in
     [0, 1] (batch size dynamic, ``S`` = ``learn.cvnb_config.img_size``), and returns
     ``logits`` ``(N, n_classes)``; the normalization is inside the graph. The learner's
-    :class:`cvnb.train.LearnerConfig` (architecture, input size, resize policy, mean/std,
-    class names) is written as JSON into the file's ``metadata_props`` under
-    ``"cvnb_config"``, so the file alone says how to feed it (:func:`load_onnx` reads it).
+    :class:`cvnb.train.LearnerConfig` (architecture, input size, resize policy and fill,
+    the augmentation pipeline whose deterministic ``valid`` part is the preprocessing,
+    mean/std, class names) is written as JSON into the file's ``metadata_props`` under
+    ``"cvnb_config"``, so the file alone says how to feed it (:func:`load_onnx` reads it and
+    applies that preprocessing).
 
     The file is validated with ``onnx.checker`` and written atomically: an existing file at
     ``path`` is replaced only once the new one is complete and valid.

@@ -44,6 +44,7 @@ class OnnxClassifier:
             )
         self.config: dict = json.loads(meta[CONFIG_KEY])
         self.classes: list[str] = list(self.config["classes"])
+        self._valid = None  # the validation preprocessing, built on first use
         self.session = ort.InferenceSession(
             str(self.path), providers=list(providers or ["CPUExecutionProvider"])
         )
@@ -51,21 +52,36 @@ class OnnxClassifier:
     def preprocess(self, images: Sequence[str | os.PathLike | Image.Image]) -> np.ndarray:
         """Images (paths or PIL) → float32 ``(N, 3, S, S)`` in [0, 1], as in validation.
 
-        Uses the robust reader and fastai's own validation-time ``Resize``, so the exported
-        model sees what the trained one saw.
+        Reads with cvnb's robust reader and applies the training pipeline's deterministic
+        ``valid`` part recorded in the file (resize policy, fill and any normalization
+        steps), so the exported model sees what the trained one saw. Files exported before
+        pipelines were recorded fall back to fastai's validation-time ``Resize``.
         """
-        from fastai.vision.augment import Resize
-        from fastai.vision.core import PILImage
-
         from cvnb.data import read_image
-        from cvnb.train import RESIZE_METHODS
 
-        resize = Resize(self.config["img_size"], method=RESIZE_METHODS[self.config["resize"]])
         out = []
         for image in images:
-            resized = resize(PILImage.create(read_image(image)), split_idx=1)
-            out.append(np.asarray(resized, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+            array = self._valid_transform(np.asarray(read_image(image)))
+            out.append(array.astype(np.float32).transpose(2, 0, 1) / 255.0)
         return np.stack(out)
+
+    def _valid_transform(self, image: np.ndarray) -> np.ndarray:
+        if self._valid is None:
+            if self.config.get("pipeline") is not None:
+                from cvnb.augment import Pipeline
+
+                compose = Pipeline.from_dict(self.config["pipeline"]).valid
+                self._valid = lambda x: compose(image=x)["image"]
+            else:  # exported by an earlier cvnb: fastai's Resize by method name
+                from fastai.vision.augment import Resize
+                from fastai.vision.core import PILImage
+
+                from cvnb.train import RESIZE_METHODS
+
+                size, method = self.config["img_size"], RESIZE_METHODS[self.config["resize"]]
+                resize = Resize(size, method=method)
+                self._valid = lambda x: np.asarray(resize(PILImage.create(x), split_idx=1))
+        return self._valid(image)
 
     def predict_proba(self, images: Sequence[str | os.PathLike | Image.Image]) -> np.ndarray:
         """Softmax probabilities, ``(N, n_classes)``."""

@@ -11,6 +11,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from fastai.vision.augment import Resize, ResizeMethod
+from fastai.vision.core import PILImage
 from PIL import Image
 
 from cvnb.export import OnnxClassifier, export_onnx, load_onnx, parity_report
@@ -88,19 +90,61 @@ def test_runtime_predictions_equal_the_learners(trained, exported, digits_subset
         np.testing.assert_allclose(clf.predict_proba([im]), expected[:1], atol=1e-4)
 
 
-@pytest.mark.parametrize("resize", ["squish", "crop", "pad"])
-def test_runtime_resizes_photos_as_validation_does(digits_subset, photos, resize, tmp_path):
-    learn = make_learner(digits_subset, img_size=32, bs=32, resize=resize)
+@pytest.mark.parametrize(
+    ("kwargs", "policy", "fill"),
+    [
+        ({"resize": "squish"}, "squish", 0),
+        ({"resize": "crop"}, "crop", 0),
+        ({"resize": "pad"}, "letterbox", 0),
+        ({"resize": "letterbox", "fill": (200, 30, 90)}, "letterbox", (200, 30, 90)),
+        # Deterministic normalization steps (grey, autocontrast, CLAHE) travel too.
+        ({"augment": "grayscale_scan", "fill": 255}, "letterbox", 255),
+    ],
+    ids=["squish", "crop", "pad", "letterbox-fill", "grayscale-scan"],
+)
+def test_runtime_resizes_photos_as_validation_does(
+    digits_subset, photos, kwargs, policy, fill, tmp_path
+):
+    learn = make_learner(digits_subset, img_size=32, bs=32, **kwargs)
     result = export_onnx(learn, tmp_path / "m.onnx", dynamo=False, parity=False)
     assert result.parity is None
     clf = load_onnx(result.path)
-    assert clf.config["resize"] == resize
-    sizes = set()
+    assert clf.config["resize"] == kwargs.get("resize", policy)
+    assert clf.config["policy"] == policy
+    assert clf.config["fill"] == (list(fill) if isinstance(fill, tuple) else fill)
+    assert clf.config["pipeline"]["valid"] == learn.cvnb_pipeline.to_dict()["valid"]
+    sizes = []
     for p in photos:
         with Image.open(p) as im:
-            sizes.add(im.size)
+            sizes.append(im.size)
     assert any(w != h for w, h in sizes), "the photos should not be square"
+    # The pixels the exported model gets are the ones validation feeds the learner.
+    xb = learn.dls.test_dl([str(p) for p in photos]).one_batch()[0]
+    x01 = (xb.as_subclass(torch.Tensor) * 0.5 + 0.5).numpy()
+    np.testing.assert_allclose(clf.preprocess(photos), x01, atol=1e-6)
+    if policy == "letterbox":  # the padding is there, in the chosen colour
+        corner = clf.preprocess(photos)[:, :, 0, 0] * 255
+        wide = [i for i, (w, h) in enumerate(sizes) if w > h]
+        rgb = fill if isinstance(fill, tuple) else (fill,) * 3
+        np.testing.assert_allclose(corner[wide], np.tile(rgb, (len(wide), 1)), atol=0.5)
     np.testing.assert_allclose(clf.predict_proba(photos), _learner_proba(learn, photos), atol=1e-4)
+
+
+def test_files_without_a_recorded_pipeline_resize_with_fastai(trained, exported, tmp_path):
+    """A file exported before pipelines were recorded keeps working (fastai's Resize)."""
+    proto = onnx.load(exported.path)
+    config = json.loads(_metadata(exported.path)["cvnb_config"])
+    old = {k: v for k, v in config.items() if k not in ("policy", "fill", "pipeline")}
+    onnx.helper.set_model_props(proto, {"cvnb_config": json.dumps(old | {"resize": "pad"})})
+    path = tmp_path / "old.onnx"
+    onnx.save(proto, path)
+    clf = load_onnx(path)
+    assert "pipeline" not in clf.config
+    wide = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 40, 3), np.uint8))
+    resized = Resize(32, method=ResizeMethod.Pad)(PILImage.create(wide), split_idx=1)
+    expected = np.asarray(resized, np.float32).transpose(2, 0, 1) / 255
+    np.testing.assert_array_equal(clf.preprocess([wide])[0], expected)
+    assert clf.predict_proba([wide]).shape == (1, 10)
 
 
 def test_export_replaces_an_existing_file_only_on_success(trained, tmp_path):
