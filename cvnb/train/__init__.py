@@ -1,7 +1,73 @@
-"""Training: a fastai ``Learner`` over the dataset table."""
+"""Training: a fastai ``Learner`` over the dataset table, and the tools to tune it.
+
+- :func:`make_learner` builds the ``Learner`` (augmentation pipelines via ``augment=``).
+- :func:`find_lr` runs the learning-rate range test and leaves the learner as it was.
+- :func:`layer_table` / :func:`apply_freeze` / :class:`UnfreezeSchedule`: layer freezing
+  and discriminative learning rates over the model's layer groups.
+- :func:`diagnose` reads the recorded curves and names what went wrong, with an action.
+"""
 
 from __future__ import annotations
 
+from ._augment import AlbumentationsTransform
+from ._doctor import (
+    FINDING_KINDS,
+    Curves,
+    Diagnosis,
+    DoctorThresholds,
+    Finding,
+    diagnose,
+    diagnose_curves,
+    smooth_losses,
+)
+from ._freeze import (
+    DEFAULT_LR_SPREAD,
+    TABLE_COLUMNS,
+    UnfreezeSchedule,
+    apply_freeze,
+    discriminative_lrs,
+    freeze_code,
+    group_names,
+    layer_table,
+    plot_layer_table,
+)
 from ._learner import RESIZE_METHODS, LearnerConfig, make_learner, open_image
+from ._lr import (
+    SUGGESTION_METHODS,
+    LRFinderResult,
+    NoiseRule,
+    assess_lr_curve,
+    find_lr,
+    preserved_learner,
+)
 
-__all__ = ["RESIZE_METHODS", "LearnerConfig", "make_learner", "open_image"]
+__all__ = [
+    "DEFAULT_LR_SPREAD",
+    "FINDING_KINDS",
+    "RESIZE_METHODS",
+    "SUGGESTION_METHODS",
+    "TABLE_COLUMNS",
+    "AlbumentationsTransform",
+    "Curves",
+    "Diagnosis",
+    "DoctorThresholds",
+    "Finding",
+    "LRFinderResult",
+    "LearnerConfig",
+    "NoiseRule",
+    "UnfreezeSchedule",
+    "apply_freeze",
+    "assess_lr_curve",
+    "diagnose",
+    "diagnose_curves",
+    "discriminative_lrs",
+    "find_lr",
+    "freeze_code",
+    "group_names",
+    "layer_table",
+    "make_learner",
+    "open_image",
+    "plot_layer_table",
+    "preserved_learner",
+    "smooth_losses",
+]
