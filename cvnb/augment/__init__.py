@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ._aspect import AspectAudit, audit_aspect
 from ._catalog import AUGMENTATIONS, ParamSpec, make_transform, transform_params
+from ._explore import ExplorerSpecError, plan_pipeline, transform_catalog
 from ._files import PIPELINE_FORMAT, PipelineFileError, load_pipeline
 from ._mix import MIX_MODES, mix_images
 from ._pipeline import Pipeline, make_pipeline, seed_compose
@@ -37,6 +38,7 @@ __all__ = [
     "RESIZE_POLICIES",
     "AspectAudit",
     "DatasetStats",
+    "ExplorerSpecError",
     "ParamSpec",
     "Pipeline",
     "PipelineFileError",
@@ -46,8 +48,10 @@ __all__ = [
     "make_pipeline",
     "make_transform",
     "mix_images",
+    "plan_pipeline",
     "preset",
     "resize_transform",
     "seed_compose",
+    "transform_catalog",
     "transform_params",
 ]
