@@ -1,5 +1,67 @@
-"""Data quality: scan a dataset for defects, score the scan, keep a cleaning journal."""
+"""Data quality: scan a dataset for defects, score the scan, keep a cleaning journal.
+
+- :func:`scan_quality` → :class:`QualityReport`: one row per image, a score in [0, 1] (lower
+  is worse) and an ``is_<issue>`` flag per issue in :data:`ISSUES`, duplicate groups, the
+  nearest neighbour and suggested labels. Built-in engine by default; ``engine="fastdup"``
+  when fastdup is installed (:func:`scan_fastdup`).
+- :class:`Journal` / :func:`apply_journal`: exclude / relabel / keep decisions appended to a
+  file; applying it gives the cleaned table. Images are never touched.
+- :func:`evaluate_scan`: precision and recall per issue against planted truth
+  (:func:`cvnb.datasets.dirty_digits`, :func:`cvnb.datasets.dirty_copy`).
+- :func:`make_embedder`, :func:`nearest_neighbors`, :func:`similar_pairs`,
+  :func:`outlier_scores`, :func:`label_issue_scores`: the embedding side, usable on its own.
+
+Example:
+    >>> from cvnb.data import load_images
+    >>> from cvnb.datasets import dirty_digits
+    >>> from cvnb.quality import evaluate_scan, scan_quality
+    >>> root = dirty_digits()  # doctest: +SKIP
+    >>> report = scan_quality(load_images(root))  # doctest: +SKIP
+    >>> evaluate_scan(report, root / "truth.csv")  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._embed import DEFAULT_EMBED_SIZE, Embedder, make_embedder
+from ._evaluate import EVALUATION_COLUMNS, evaluate_scan, read_truth
+from ._fastdup import (
+    FASTDUP_PYTHON_ENV,
+    FASTDUP_THRESHOLDS,
+    EngineUnavailable,
+    fastdup_available,
+    scan_fastdup,
+)
+from ._journal import DECISIONS, Journal, JournalError, apply_journal
+from ._neighbors import nearest_neighbors
+from ._report import ISSUE_DESCRIPTIONS, ISSUES, RANKED_ISSUES, QualityReport
+from ._scan import DEFAULT_THRESHOLDS, ENGINES, scan_quality
+from ._semantic import label_issue_scores, outlier_scores, similar_pairs
+
+__all__ = [
+    "DECISIONS",
+    "DEFAULT_EMBED_SIZE",
+    "DEFAULT_THRESHOLDS",
+    "ENGINES",
+    "EVALUATION_COLUMNS",
+    "FASTDUP_PYTHON_ENV",
+    "FASTDUP_THRESHOLDS",
+    "ISSUES",
+    "ISSUE_DESCRIPTIONS",
+    "RANKED_ISSUES",
+    "Embedder",
+    "EngineUnavailable",
+    "Journal",
+    "JournalError",
+    "QualityReport",
+    "apply_journal",
+    "evaluate_scan",
+    "fastdup_available",
+    "label_issue_scores",
+    "make_embedder",
+    "nearest_neighbors",
+    "outlier_scores",
+    "read_truth",
+    "scan_fastdup",
+    "scan_quality",
+    "similar_pairs",
+]

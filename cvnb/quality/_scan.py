@@ -1,0 +1,565 @@
+"""scan_quality: stream a dataset's images once, measure them, and score every issue.
+
+Pure logic (DESIGN.md §2). Images are read in chunks: each chunk is decoded, measured
+(statistics, hashes, embeddings), written to the on-disk cache in one transaction, and its
+pixels dropped, so memory holds only per-image numbers and the ``(n, dim)`` embedding
+matrix, however large the folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ._cache import FileKey, ScanCache, open_cache
+from ._hashes import (
+    LAYOUT_SIZE,
+    PHASH_VERSION,
+    adaptive_cosine,
+    adaptive_hash_bits,
+    colour_layout,
+    duplicate_scores,
+    layout_vectors,
+    perceptual_hash,
+    sha256_file,
+)
+from ._report import ISSUES, QualityReport, issue_summary
+from ._stats import STAT_COLUMNS, STATS_VERSION, class_imbalance, image_stats, stat_scores
+
+__all__ = ["DEFAULT_THRESHOLDS", "ENGINES", "scan_quality"]
+
+ENGINES = ("builtin", "fastdup")
+FEATURE_VERSION = f"{STATS_VERSION}+{PHASH_VERSION}"
+
+#: Default thresholds: an image is flagged for an issue when its score is below the value.
+#: The extra keys shape scores rather than cut them (see :func:`scan_quality`).
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "unreadable": 0.5,
+    "exact_duplicate": 0.5,
+    "near_duplicate": 0.04,
+    "leakage": 0.04,
+    "dark": 0.2,
+    "bright": 0.2,
+    "blurry": 0.4,
+    "low_information": 0.3,
+    "odd_size": 0.55,
+    "odd_aspect": 0.55,
+    "grayscale": 0.05,
+    "outlier": 0.5,
+    "label_issue": 0.2,
+    "class_imbalance": 0.2,
+    "near_duplicate_hash_bits": 10,
+    "near_duplicate_layout": 0.98,
+    "grayscale_colour_share": 0.5,
+}
+_NEIGHBOURS = 10  # embedding neighbours examined per image for near-duplicate pairs
+_OUTLIER_K = 5
+
+
+def scan_quality(
+    df: pd.DataFrame,
+    *,
+    engine: str = "builtin",
+    thresholds: dict[str, float] | None = None,
+    embedder: Any = None,
+    cache: bool | str | os.PathLike[str] = True,
+    chunk_size: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+    workers: int | None = None,
+    **engine_kwargs: Any,
+) -> QualityReport:
+    """Scan a dataset table for defects; one report row per image, a score per issue.
+
+    Every score is in [0, 1], lower is worse, and an image is flagged (``is_<issue>``)
+    when its score is below ``thresholds[issue]`` (defaults in :data:`DEFAULT_THRESHOLDS`,
+    in brackets below), except for the group issues, flagged by membership. Scores are NaN
+    where they cannot be computed (every score but ``unreadable`` for an unreadable file).
+
+    - ``unreadable`` [0.5]: 0 when :func:`cvnb.data.read_image` cannot decode the file,
+      with its reason in ``unreadable_reason``; rows whose ``error`` column (from
+      :func:`cvnb.data.load_images`) is set count as unreadable without reading again.
+    - ``exact_duplicate`` [0.5]: 0 for every member of a set of files with identical bytes
+      (sha256), grouped in ``exact_group``.
+    - ``near_duplicate`` [0.04]: ``1 - s`` for the image's most similar other image. A
+      pair's ``s`` is 1 for identical bytes, else the largest of three pieces of evidence,
+      each mapped so its own cut-off lands on ``1 - threshold`` (0.96): the embedding
+      cosine (cut-off 0.96; finds crops), the colour-layout cosine (an 8×8 YCbCr thumbnail
+      that ignores brightness; cut-off ``near_duplicate_layout`` [0.98]; finds resized,
+      re-compressed and brightened copies) and the pHash distance (cut-off
+      ``near_duplicate_hash_bits`` [10], lowered for sets of look-alike images, see
+      :func:`~cvnb.quality._hashes.adaptive_hash_bits`). Pairs above the cut-off join
+      images into ``near_group`` (connected components, exact duplicates included) and
+      every member is flagged; the score ranks the closest pairs first. Near-constant
+      images (flagged ``low_information``) are near duplicates of identical bytes only, and
+      dark or overexposed ones are not compared by embedding (it sees them all as alike).
+    - ``leakage`` [same as near_duplicate]: flagged when the image's near group holds images
+      of two or more splits; the score is ``1 - s`` of the closest cross-split pair.
+    - ``dark`` [0.2]: the 99th percentile of luma (0-1): flagged when even the brightest
+      1 % of pixels are below 20 % grey.
+    - ``bright`` [0.2]: ``1 -`` the 5th percentile of luma: flagged when 95 % of the pixels
+      are above 80 % grey.
+    - ``blurry`` [0.4]: edge sharpness (99th-percentile gradient over the intensity range,
+      about 1 / edge width in px, measured with the image shrunk to at most 256 px) relative
+      to the set: ``0.5 ** (d / 3)`` with ``d`` the robust deviations below the set's median
+      log sharpness, capped by an absolute ``sharpness / 0.1``: flagged about 4 deviations
+      softer than typical, or when the sharpest edges span 25 px. An image enlarged from a
+      small one is soft at its own resolution and counts as blurry. NaN without edges
+      (intensity range under 5 %) or under 16 px.
+    - ``low_information`` [0.3]: entropy of the R, G or B histogram (the richest) / 8
+      bits: flagged under 2.4 bits, a near-constant image.
+    - ``odd_size`` [0.55] / ``odd_aspect`` [0.55]: ``0.5 ** (d / 3)`` with ``d`` the robust
+      deviations of log(pixel count) / log(width / height) from the set's median (median
+      absolute deviation, floored so a set of one size still tolerates small changes):
+      flagged about 2.6 deviations away.
+    - ``grayscale`` [0.05]: ``min(1, 10 · mean chroma)``, flagged for grey pixels; only
+      when the set is mainly colour (at least ``grayscale_colour_share`` [0.5] of the
+      images), else NaN for all.
+    - ``outlier`` [0.5]: the mean cosine to the 5 nearest embeddings as a robust z-score
+      against the set, mapped so 0.5 means three deviations more isolated
+      (:func:`cvnb.quality._semantic.outlier_scores`).
+    - ``label_issue`` [0.2]: out-of-fold predictions of a linear probe on the embeddings
+      (5 folds, seeded; :func:`cvnb.quality._semantic.label_issue_scores`): the probability
+      of the given label relative to its class's typical one. Flagged below the threshold
+      when the probe predicts another label, which becomes ``suggested_label``;
+      ``label_confidence`` is the raw probability of the given label. NaN for rows without
+      a label, or all when there are fewer than two classes; a class of one image is still
+      scored (it is often a typo).
+    - ``class_imbalance`` (``report.dataset_issues``) [0.2]: smallest class count /
+      largest.
+
+    Files are never written; the only file written is the cache (see below).
+
+    Args:
+        df: A dataset table with a ``path`` column (``label``, ``split`` and ``error``
+            used when present), such as :func:`cvnb.data.load_images` returns. Its index
+            must be unique; the report keeps it.
+        engine: ``"builtin"`` or ``"fastdup"`` (needs ``pip install cvnb[fastdup]``;
+            ``engine_kwargs`` go to it).
+        thresholds: Overrides of :data:`DEFAULT_THRESHOLDS` (``leakage`` follows
+            ``near_duplicate``).
+        embedder: An :class:`~cvnb.quality._embed.Embedder` (default: ``make_embedder()``,
+            offline EfficientNet-Lite0), or False to skip embeddings (near duplicates from
+            hashes only; ``outlier`` and ``label_issue`` NaN).
+        cache: True for the default cache file (``cvnb.datasets.cache_dir()/quality``), a
+            path for another, False for none. Unchanged files (same path, size, mtime) are
+            not read again; content seen before is not decoded again.
+        chunk_size: Images decoded and held at once.
+        seed: Seeds the label probe's folds.
+        progress: Show a progress bar.
+        workers: Threads that read and measure files (default: up to 4).
+
+    Returns:
+        A :class:`~cvnb.quality._report.QualityReport`. ``report.settings`` records the
+        embedder, cache hits and misses, ``files_read`` and timings.
+
+    Raises:
+        ValueError: For an unknown engine or threshold, a table without ``path``, or a
+            repeated index label.
+
+    Example:
+        >>> report = scan_quality(load_images("data/pets"))  # doctest: +SKIP
+        >>> report.flagged("near_duplicate")[["path", "near_group"]]  # doctest: +SKIP
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
+    if engine == "fastdup":
+        from ._fastdup import scan_fastdup
+
+        return scan_fastdup(df, thresholds=thresholds, progress=progress, **engine_kwargs)
+    if engine_kwargs:
+        raise TypeError(f"scan_quality got unexpected arguments {sorted(engine_kwargs)}.")
+    _check_table(df)
+    th = resolve_thresholds(thresholds)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
+    if embedder is None:
+        from ._embed import make_embedder
+
+        embedder = make_embedder()
+    embedder = embedder or None
+    started = time.perf_counter()
+    with open_cache(cache) as store:
+        measured = _measure_all(df, embedder, store, chunk_size, progress, workers)
+        cache_info = store.summary()
+    scan_s = time.perf_counter() - started
+    table, dataset_issues, info = _score(df, measured, th, embedder, seed)
+    total_s = time.perf_counter() - started
+    settings = {
+        "n_images": len(df),
+        "n_readable": int((table["unreadable_reason"] == "").sum()),
+        "chunk_size": chunk_size,
+        "seed": seed,
+        "embedder": None if embedder is None else embedder.key,
+        "embedding_dim": None if embedder is None else int(embedder.dim),
+        "feature_version": FEATURE_VERSION,
+        "cache": cache_info,
+        "files_read": measured.files_read,
+        "seconds_reading": round(scan_s, 3),
+        "seconds_total": round(total_s, 3),
+        "images_per_s": round(len(df) / total_s, 2) if total_s > 0 else None,
+        **info,
+    }
+    return QualityReport(
+        table=table,
+        summary=issue_summary(table, th),
+        dataset_issues=dataset_issues,
+        thresholds=th,
+        engine="builtin",
+        settings=settings,
+    )
+
+
+def resolve_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
+    """:data:`DEFAULT_THRESHOLDS` updated with ``thresholds``, checked."""
+    given = dict(thresholds or {})
+    unknown = sorted(set(given) - set(DEFAULT_THRESHOLDS))
+    if unknown:
+        raise ValueError(
+            f"Unknown thresholds {unknown}; the keys are {sorted(DEFAULT_THRESHOLDS)}."
+        )
+    if "leakage" in given:
+        raise ValueError(
+            "leakage has no threshold of its own: it flags near-duplicate groups that span "
+            "splits; set thresholds['near_duplicate'] instead."
+        )
+    th = {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in given.items()}}
+    th["leakage"] = th["near_duplicate"]
+    th["near_duplicate_hash_bits"] = int(th["near_duplicate_hash_bits"])
+    return th
+
+
+def _check_table(df: pd.DataFrame) -> None:
+    if not isinstance(df, pd.DataFrame) or "path" not in df.columns:
+        raise ValueError(
+            "scan_quality needs a table with a 'path' column, such as "
+            "cvnb.data.load_images(folder) returns."
+        )
+    if not df.index.is_unique:
+        raise ValueError("The table's index has repeated labels; reset_index(drop=True) it.")
+
+
+@dataclass
+class _Measured:
+    """Per-image results of the streaming pass (n = rows of the table)."""
+
+    reasons: list[str]  # "" when readable
+    shas: list[str | None]
+    stats: np.ndarray  # float64 (n, len(STAT_COLUMNS)); NaN rows for unreadable files
+    hashes: np.ndarray  # uint64 (n,)
+    layouts: np.ndarray  # uint8 (n, 192): 8×8 RGB thumbnails
+    emb: np.ndarray | None  # float32 (n, dim); zero rows for unreadable files
+    files_read: int
+
+
+@dataclass
+class _Task:
+    row: int
+    path: str
+    key: FileKey | None  # None: the file cannot be stat'ed (read_image says why)
+    sha: str | None  # content hash (None: the file cannot be read)
+    features: dict[str, Any] | None  # known from the cache
+    embed: bool  # an embedding is needed
+    vector: np.ndarray | None = None  # known from the cache
+
+
+def _measure_all(
+    df: pd.DataFrame,
+    embedder: Any,
+    store: ScanCache,
+    chunk_size: int,
+    progress: bool,
+    workers: int | None,
+) -> _Measured:
+    from tqdm.auto import tqdm
+
+    n = len(df)
+    paths = [os.path.abspath(os.fspath(p)) for p in df["path"]]
+    errors = df["error"].tolist() if "error" in df.columns else [None] * n
+    out = _Measured(
+        reasons=[""] * n,
+        shas=[None] * n,
+        stats=np.full((n, len(STAT_COLUMNS)), np.nan),
+        hashes=np.zeros(n, dtype=np.uint64),
+        layouts=np.zeros((n, LAYOUT_SIZE * LAYOUT_SIZE * 3), dtype=np.uint8),
+        emb=None if embedder is None else np.zeros((n, int(embedder.dim)), dtype=np.float32),
+        files_read=0,
+    )
+    size = getattr(embedder, "size", None)
+    workers = workers or min(4, os.cpu_count() or 1)
+    bar = tqdm(total=n, desc="Scanning images", unit="img", disable=not progress)
+    pending = None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # One chunk ahead: the workers decode chunk k + 1 while chunk k is embedded (the
+        # embedder releases the GIL), so at most two chunks of pixels are held.
+        for start in [*range(0, n, chunk_size), n]:
+            ahead = None
+            if start < n:
+                rows = range(start, min(n, start + chunk_size))
+                chunk = _plan_chunk(rows, paths, errors, store, embedder, out, pool)
+                ahead = (chunk, [pool.submit(_measure, t, size) for t in chunk.tasks], len(rows))
+            if pending is not None:
+                done, futures, count = pending
+                _finish_chunk(done, [f.result() for f in futures], embedder, store, out)
+                bar.update(count)
+            pending = ahead
+    bar.close()
+    return out
+
+
+@dataclass
+class _Chunk:
+    tasks: list[_Task]  # files to decode
+    new_files: list[tuple[FileKey, str]]  # identities hashed in this chunk, for the cache
+    read: set[int]  # rows whose file was read
+
+
+def _plan_chunk(rows, paths, errors, store: ScanCache, embedder, out: _Measured, pool) -> _Chunk:
+    """Fill in what the cache knows for ``rows``; return the files that must be decoded.
+
+    Files whose identity (path, size, mtime) is new are hashed first, so a renamed or
+    copied file whose content was seen before is read once for its hash but not decoded.
+    """
+    keys: dict[int, FileKey | None] = {}
+    for i in rows:
+        if isinstance(errors[i], str) and errors[i]:  # load_images already found it broken
+            out.reasons[i] = errors[i]
+        else:
+            keys[i] = _file_key(paths[i])
+    known = store.lookup_files(k for k in keys.values() if k is not None)
+    sha_of = {i: known.get(k[0]) if k is not None else None for i, k in keys.items()}
+    unknown = [i for i, k in keys.items() if k is not None and sha_of[i] is None]
+    new_files, read = [], set()
+    for i, sha in zip(unknown, pool.map(_content_hash, [paths[i] for i in unknown]), strict=True):
+        if sha is not None:
+            sha_of[i] = sha
+            new_files.append((keys[i], sha))
+            read.add(i)
+    found = {s for s in sha_of.values() if s is not None}
+    features = store.lookup_features(found, FEATURE_VERSION)
+    vectors = {}
+    if embedder is not None:
+        decodable = {s for s, f in features.items() if f.get("error") is None}
+        vectors = store.lookup_embeddings(decodable, embedder.key)
+    tasks = []
+    for i, k in keys.items():
+        sha = sha_of[i]
+        feats = features.get(sha) if sha is not None else None
+        need = embedder is not None and (feats is None or feats.get("error") is None)
+        need = need and (sha is None or sha not in vectors)
+        if sha is not None and feats is not None and not need:
+            _store_row(out, i, sha, feats, vectors.get(sha))
+        else:
+            tasks.append(_Task(i, paths[i], k, sha, feats, need, vectors.get(sha)))
+            if k is not None:
+                read.add(i)
+    return _Chunk(tasks, new_files, read)
+
+
+def _content_hash(path: str) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None  # read_image gives the reason later
+
+
+@dataclass
+class _Result:
+    features: dict[str, Any]
+    image: Image.Image | None  # a small copy to embed
+
+
+def _measure(task: _Task, embed_size: int | None) -> _Result:
+    """Decode one file (in a worker thread): statistics, hashes, a copy to embed."""
+    from cvnb.data import ImageReadError, read_image
+
+    features, image = task.features, None
+    try:
+        decoded = read_image(task.path)
+    except ImageReadError as err:
+        return _Result(features or {"error": err.reason}, None)
+    if features is None:
+        stats = image_stats(decoded)
+        features = {
+            "error": None,
+            "stats": [stats[c] for c in STAT_COLUMNS],
+            "phash": perceptual_hash(decoded),
+            "layout": base64.b64encode(colour_layout(decoded)).decode("ascii"),
+        }
+    if task.embed:
+        image = _embed_copy(decoded, embed_size)
+    return _Result(features, image)
+
+
+def _embed_copy(image: Image.Image, size: int | None) -> Image.Image:
+    """Shrink (aspect kept) so the shorter side is at most twice the embedder's input size:
+    the embedder resizes to ``size`` anyway, and a chunk of full-size photos must not pile
+    up in memory while it waits for its batch."""
+    limit = 2 * (size or 256)
+    w, h = image.size
+    scale = limit / min(w, h)
+    if scale >= 1:
+        return image
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return image.resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def _finish_chunk(
+    chunk: _Chunk, results: list[_Result], embedder, store: ScanCache, out: _Measured
+) -> None:
+    """Embed the chunk's images, write the chunk to the cache in one go, fill the arrays."""
+    todo = [k for k, r in enumerate(results) if r.image is not None]
+    vectors: dict[int, np.ndarray] = {}
+    if todo:
+        # Rounded through float16 here as in the cache, so a re-scan from the cache gives
+        # bit-identical results to a fresh one.
+        emb = np.asarray(embedder([results[k].image for k in todo]), dtype=np.float32)
+        emb = emb.astype(np.float16).astype(np.float32)
+        vectors = dict(zip(todo, emb, strict=True))
+    features, embeddings = [], []
+    for k, (task, res) in enumerate(zip(chunk.tasks, results, strict=True)):
+        res.image = None  # drop the pixels
+        sha = task.sha
+        if sha is not None:
+            if task.features is None:
+                features.append((sha, FEATURE_VERSION, res.features))
+            if k in vectors:
+                embeddings.append((sha, embedder.key, vectors[k]))
+        _store_row(out, task.row, sha, res.features, vectors.get(k, task.vector))
+    store.write(files=chunk.new_files, features=features, embeddings=embeddings)
+    out.files_read += len(chunk.read)
+
+
+def _store_row(out: _Measured, i: int, sha, features: dict[str, Any], vector) -> None:
+    out.shas[i] = sha
+    if features.get("error") is not None:
+        out.reasons[i] = str(features["error"])
+        return
+    out.stats[i] = features["stats"]
+    out.hashes[i] = np.uint64(int(features["phash"]))
+    out.layouts[i] = np.frombuffer(base64.b64decode(features["layout"]), dtype=np.uint8)
+    if out.emb is not None and vector is not None:
+        out.emb[i] = vector
+
+
+def _file_key(path: str) -> FileKey | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isfile(path):
+        return None
+    return (path, int(st.st_size), int(st.st_mtime_ns))
+
+
+def _score(
+    df: pd.DataFrame, m: _Measured, th: dict[str, float], embedder: Any, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The report table (and dataset-level issues) from the measurements."""
+    n = len(df)
+    ok = np.array([r == "" for r in m.reasons], dtype=bool)
+    rows = np.flatnonzero(ok)
+    labels = df["label"].tolist() if "label" in df.columns else [None] * n
+    splits = df["split"].tolist() if "split" in df.columns else [None] * n
+    scores = {f"{issue}_score": np.full(n, np.nan) for issue in ISSUES}
+    flags = {issue: np.zeros(n, dtype=bool) for issue in ISSUES}
+    scores["unreadable_score"] = ok.astype(float)
+    flags["unreadable"] = ~ok
+    extra = {
+        "exact_group": np.full(n, -1, dtype=np.int64),
+        "near_group": np.full(n, -1, dtype=np.int64),
+        "nearest_index": np.full(n, None, dtype=object),
+        "nearest_similarity": np.full(n, np.nan),
+        "suggested_label": np.full(n, None, dtype=object),
+        "label_confidence": np.full(n, np.nan),
+    }
+    stats = pd.DataFrame(m.stats[rows], columns=list(STAT_COLUMNS))
+    stat_part, info = stat_scores(stats, th)
+    for col in stat_part.columns:
+        scores[col][rows] = stat_part[col].to_numpy()
+        issue = col.removesuffix("_score")
+        flags[issue][rows] = stat_part[col].to_numpy() < th[issue]
+
+    emb = m.emb[rows] if m.emb is not None else None
+    # A near-constant image has nothing to compare: any two look alike by every measure, so
+    # it is a duplicate only of identical bytes. Dark and overexposed images keep their
+    # pHash and colour layout (both ignore brightness) but not the embedding, which sees
+    # them all as alike.
+    content = ~flags["low_information"][rows]
+    faint = flags["dark"][rows] | flags["bright"][rows]
+    views = []
+    if len(rows) >= 2:
+        from ._neighbors import nearest_neighbors
+
+        layouts = layout_vectors(m.layouts[rows])
+        sims, idx = nearest_neighbors(layouts, _NEIGHBOURS)
+        cut = adaptive_cosine(sims[content, 0], th["near_duplicate_layout"])
+        views.append((layouts, idx, cut, content))
+        info["near_duplicate_layout_used"] = round(cut, 4)
+    if emb is not None and len(rows) >= 2:
+        from ._semantic import label_issue_scores, outlier_scores
+
+        sims, idx = nearest_neighbors(emb, _NEIGHBOURS)
+        cut = adaptive_cosine(sims[content & ~faint, 0], 1.0 - th["near_duplicate"])
+        views.append((emb, idx, cut, content & ~faint))
+        info["near_duplicate_embedding_used"] = round(cut, 4)
+        found = idx[:, 0] >= 0
+        extra["nearest_index"][rows[found]] = list(df.index[rows[idx[found, 0]]])
+        extra["nearest_similarity"][rows] = sims[:, 0]
+        if len(rows) >= 3:
+            scores["outlier_score"][rows] = outlier_scores(emb, k=_OUTLIER_K)
+            flags["outlier"][rows] = scores["outlier_score"][rows] < th["outlier"]
+        score, prob, predicted = label_issue_scores(emb, [labels[r] for r in rows], seed=seed)
+        scores["label_issue_score"][rows] = score
+        differs = [p is not None and p != labels[r] for p, r in zip(predicted, rows, strict=True)]
+        low = np.nan_to_num(score, nan=1.0) < th["label_issue"]
+        flags["label_issue"][rows] = low & np.array(differs, dtype=bool)
+        extra["label_confidence"][rows] = prob
+        extra["suggested_label"][rows[np.array(differs, dtype=bool)]] = [
+            p for p, d in zip(predicted, differs, strict=True) if d
+        ]
+
+    hash_bits = adaptive_hash_bits(m.hashes[rows], int(th["near_duplicate_hash_bits"]))
+    info["near_duplicate_hash_bits_used"] = hash_bits
+    dup = duplicate_scores(
+        [m.shas[r] for r in rows],
+        m.hashes[rows],
+        [splits[r] for r in rows],
+        similarity=1.0 - th["near_duplicate"],
+        hash_bits=hash_bits,
+        views=views,
+        hash_ok=content,
+    )
+    extra["exact_group"][rows] = dup["exact_group"]
+    extra["near_group"][rows] = dup["near_group"]
+    scores["exact_duplicate_score"][rows] = np.where(dup["exact_group"] >= 0, 0.0, 1.0)
+    flags["exact_duplicate"][rows] = dup["exact_group"] >= 0
+    scores["near_duplicate_score"][rows] = dup["near_score"]
+    flags["near_duplicate"][rows] = dup["near_group"] >= 0
+    scores["leakage_score"][rows] = dup["leakage_score"]
+    flags["leakage"][rows] = dup["leakage"]
+
+    table = pd.DataFrame(index=df.index)
+    table["path"] = df["path"].to_numpy(dtype=object)
+    table["label"] = pd.Series(labels, index=df.index, dtype=object)
+    table["split"] = pd.Series(splits, index=df.index, dtype=object)
+    for col, j in (("width", 0), ("height", 1)):
+        given = df[col].to_numpy(dtype=float, na_value=np.nan) if col in df else np.full(n, np.nan)
+        size = np.where(ok, m.stats[:, j], given)  # NaN → <NA> below
+        table[col] = pd.array(size, dtype="Float64").astype("Int64")
+    for issue in ISSUES:
+        table[f"{issue}_score"] = scores[f"{issue}_score"]
+        table[f"is_{issue}"] = flags[issue]
+    table["unreadable_reason"] = pd.Series(m.reasons, index=df.index, dtype=object)
+    for col, values in extra.items():
+        table[col] = values
+    dataset = class_imbalance(pd.Series(labels, dtype=object), th["class_imbalance"])
+    return table, dataset, info
