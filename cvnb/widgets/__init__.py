@@ -6,18 +6,25 @@
   filtered and sorted by issue, with exclude / relabel / keep decisions written to a journal.
 - :class:`AugmentationExplorer` / :func:`explore_augmentations`: build an albumentations
   pipeline with generated controls and see random draws on your own images.
+- :class:`LRFinderWidget`: the learning-rate range test, its suggestions and a rate picker.
+- :class:`LayerFreezeWidget`: layer groups with train toggles, discriminative rates and an
+  unfreeze schedule, applied to a fastai ``Learner``.
 """
 
 from __future__ import annotations
 
 from cvnb.widgets._explorer import AugmentationExplorer, explore_augmentations
+from cvnb.widgets._freeze import LayerFreezeWidget
 from cvnb.widgets._image_grid import ImageGrid, show_images
 from cvnb.widgets._inspector import DatasetInspectorWidget, inspect_dataset
+from cvnb.widgets._lr_finder import LRFinderWidget
 
 __all__ = [
     "AugmentationExplorer",
     "DatasetInspectorWidget",
     "ImageGrid",
+    "LRFinderWidget",
+    "LayerFreezeWidget",
     "explore_augmentations",
     "inspect_dataset",
     "show_images",
