@@ -260,21 +260,9 @@ def scan_fastdup(
 
 
 def _resolve(thresholds: dict[str, float] | None) -> dict[str, float]:
-    given = dict(thresholds or {})
-    unknown = sorted(set(given) - set(FASTDUP_THRESHOLDS))
-    if unknown:
-        raise ValueError(
-            f"Unknown thresholds {unknown} for the fastdup engine; the keys are "
-            f"{sorted(FASTDUP_THRESHOLDS)}."
-        )
-    if "leakage" in given:
-        raise ValueError(
-            "leakage has no threshold of its own: it flags near-duplicate groups that span "
-            "splits; set thresholds['near_duplicate'] instead."
-        )
-    th = {**FASTDUP_THRESHOLDS, **{key: float(v) for key, v in given.items()}}
-    th["leakage"] = th["near_duplicate"]
-    return th
+    from ._scan import resolve_thresholds  # _scan imports this module lazily, not at load
+
+    return resolve_thresholds(thresholds, FASTDUP_THRESHOLDS, engine="fastdup")
 
 
 def _python(python: str | os.PathLike[str] | None) -> str:

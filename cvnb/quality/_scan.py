@@ -218,22 +218,30 @@ def scan_quality(
     )
 
 
-def resolve_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
-    """:data:`DEFAULT_THRESHOLDS` updated with ``thresholds``, checked."""
+def resolve_thresholds(
+    thresholds: dict[str, float] | None,
+    defaults: dict[str, float] | None = None,
+    *,
+    engine: str = "builtin",
+) -> dict[str, float]:
+    """``defaults`` (:data:`DEFAULT_THRESHOLDS`) updated with ``thresholds``, checked."""
+    defaults = DEFAULT_THRESHOLDS if defaults is None else defaults
     given = dict(thresholds or {})
-    unknown = sorted(set(given) - set(DEFAULT_THRESHOLDS))
+    unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise ValueError(
-            f"Unknown thresholds {unknown}; the keys are {sorted(DEFAULT_THRESHOLDS)}."
+            f"Unknown thresholds {unknown} for the {engine} engine; the keys are "
+            f"{sorted(defaults)}."
         )
     if "leakage" in given:
         raise ValueError(
             "leakage has no threshold of its own: it flags near-duplicate groups that span "
             "splits; set thresholds['near_duplicate'] instead."
         )
-    th = {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in given.items()}}
+    th = {**defaults, **{k: float(v) for k, v in given.items()}}
     th["leakage"] = th["near_duplicate"]
-    th["near_duplicate_hash_bits"] = int(th["near_duplicate_hash_bits"])
+    if "near_duplicate_hash_bits" in th:
+        th["near_duplicate_hash_bits"] = int(th["near_duplicate_hash_bits"])
     return th
 
 
