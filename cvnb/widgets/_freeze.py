@@ -11,6 +11,7 @@ import traitlets
 
 from cvnb.train._freeze import UnfreezeSchedule, apply_freeze, layer_table
 from cvnb.train._widget_support import preview_freeze, schedule_from_epochs
+from cvnb.widgets._actions import dispatch_action
 from cvnb.widgets._assets import asset_path
 from cvnb.widgets._image_grid import _report_errors
 
@@ -176,16 +177,7 @@ class LayerFreezeWidget(anywidget.AnyWidget):
     @traitlets.observe("action")
     @_report_errors
     def _on_action(self, change: Any) -> None:
-        request = change["new"]
-        if not request:
-            return
-        try:
-            kind = request.get("kind")
-            if kind not in _ACTIONS:
-                raise ValueError(f"action kind {kind!r} is not one of {list(_ACTIONS)}.")
-            getattr(self, kind)()
-        finally:
-            self.action = {}
+        dispatch_action(self, change["new"], _ACTIONS)
 
     # ----------------------------------------------------------------------- API
     @property

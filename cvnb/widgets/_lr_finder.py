@@ -12,6 +12,7 @@ from fastai.callback.core import Callback
 
 from cvnb.train._freeze import apply_freeze
 from cvnb.train._lr import SUGGESTION_METHODS, LRFinderResult, find_lr
+from cvnb.widgets._actions import dispatch_action
 from cvnb.widgets._assets import asset_path
 from cvnb.widgets._image_grid import _report_errors
 
@@ -142,16 +143,7 @@ class LRFinderWidget(anywidget.AnyWidget):
     @traitlets.observe("action")
     @_report_errors
     def _on_action(self, change: Any) -> None:
-        request = change["new"]
-        if not request:
-            return
-        try:
-            kind = request.get("kind")
-            if kind not in _ACTIONS:
-                raise ValueError(f"action kind {kind!r} is not one of {list(_ACTIONS)}.")
-            getattr(self, kind)()
-        finally:
-            self.action = {}
+        dispatch_action(self, change["new"], _ACTIONS)
 
     # ----------------------------------------------------------------------- API
     @property
