@@ -1,8 +1,9 @@
-"""Backbones: timm models, offline pretrained weights, layer groups."""
+"""Backbones: timm models, offline pretrained weights, layer groups, and comparing them."""
 
 from __future__ import annotations
 
 from ._backbone import create_backbone
+from ._compare import DEFAULT_CANDIDATES, BackboneComparison, compare_backbones
 from ._groups import LayerGroup, layer_groups, param_groups
 from ._pretrained import (
     OFFLINE_DEFAULT,
@@ -12,10 +13,13 @@ from ._pretrained import (
 )
 
 __all__ = [
+    "DEFAULT_CANDIDATES",
     "OFFLINE_DEFAULT",
     "OFFLINE_WEIGHTS",
+    "BackboneComparison",
     "LayerGroup",
     "PretrainedWeightsUnavailable",
+    "compare_backbones",
     "create_backbone",
     "layer_groups",
     "offline_pretrained",
