@@ -1,0 +1,175 @@
+"""fit: schedules, frozen epochs with discriminative rates, early stopping, save-best, probe."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+from fastai.callback.core import Callback
+from fastai.metrics import ValueMetric, accuracy
+
+from cvnb.train import PROBE_LR, SCHEDULES, FitResult, fit, fit_probe_head, make_learner
+
+
+def _learner(df, **kwargs):
+    return make_learner(df, img_size=32, bs=16, seed=0, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def tiny(digits_subset):
+    """5 images per class and split: enough to exercise the loop, quick to train."""
+    return digits_subset[digits_subset.groupby(["split", "label"]).cumcount() < 5]
+
+
+def _scripted_metric(values):
+    """A real fastai metric whose per-epoch values are given, to steer the trackers exactly."""
+    it = iter(values)
+    return ValueMetric(lambda: next(it), "scripted")
+
+
+class _Snapshots(Callback):
+    order = 59  # before _SaveBest (61) loads the best weights at the end
+
+    def __init__(self):
+        self.states = []
+
+    def after_epoch(self):
+        self.states.append({k: v.clone() for k, v in self.learn.model.state_dict().items()})
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_each_schedule_trains_one_epoch(tiny, schedule):
+    learn = _learner(tiny)
+    # flat_cos also runs with the live plot (fastai's ShowGraphCallback; a no-op off-notebook)
+    # and anneals from 30 % of the epoch (its default, 75 %, is past this epoch's last batch).
+    shown = {"progress": False}
+    if schedule == "flat_cos":
+        shown = {"live_plot": True, "progress": True, "schedule_kwargs": {"pct_start": 0.3}}
+    res = fit(learn, 1, 1e-3, schedule=schedule, head_init="none", **shown)
+    assert isinstance(res, FitResult)
+    h = res.history
+    assert list(h.columns) == [
+        "epoch",
+        "phase",
+        "train_loss",
+        "valid_loss",
+        "accuracy",
+        "lr",
+        "time_s",
+    ]
+    assert len(h) == 1 and h.phase.tolist() == ["all"]
+    assert np.isfinite(h[["train_loss", "valid_loss", "accuracy"]].to_numpy()).all()
+    assert res.lr == 1e-3 and res.lr_source == "given" and res.best_epoch == 0
+    assert all(p.requires_grad for p in learn.model.parameters())  # every layer trained
+    # one_cycle and flat_cos anneal the rate within the epoch; plateau keeps it (one epoch).
+    assert (h.lr.iloc[-1] < 1e-3) == (schedule != "plateau"), h.lr.iloc[-1]
+
+
+def test_plateau_reduces_the_rate(tiny):
+    # The scripted metric never improves after epoch 0, so the rate is divided each epoch.
+    learn = _learner(tiny, metrics=[accuracy, _scripted_metric([0.5, 0.4, 0.3])])
+    res = fit(
+        learn, 3, 1e-3, schedule="plateau", monitor="scripted", head_init="none",
+        schedule_kwargs={"patience": 1, "factor": 10}, progress=False,
+    )  # fmt: skip
+    # lr is the rate each epoch trained at: divided after epochs 1 and 2.
+    assert res.history.lr.tolist() == pytest.approx([1e-3, 1e-3, 1e-4])
+    assert len(res.events) == 2 and "plateau, lr 1e-05" in res.events[1]
+
+
+def test_frozen_epoch_then_discriminative_rates(tiny):
+    learn = _learner(tiny)
+    res = fit(learn, 2, 1e-2, freeze_epochs=1, lr_spread=100, head_init="none", progress=False)
+    assert res.history.phase.tolist() == ["frozen", "all"]
+    lrs = np.array([h["lr"] for h in learn.opt.hypers])
+    assert len(lrs) == 9
+    assert lrs[-1] / lrs[0] == pytest.approx(100)  # stem gets lr / spread, head lr
+    assert np.all(np.diff(np.log(lrs)) == pytest.approx(np.log(100) / 8))  # geometric
+    assert all(p.requires_grad for p in learn.model.parameters())
+
+
+def test_early_stopping_stops(tiny):
+    learn = _learner(tiny, metrics=[_scripted_metric([0.5, 0.5, 0.5, 0.5, 0.5])])
+    res = fit(
+        learn, 5, 1e-3, early_stopping=2, monitor="scripted", head_init="none", progress=False
+    )
+    assert res.stopped_early and len(res.history) == 3  # best at 0, no better at 1 and 2
+    assert "early stop" in res.events[-1]
+
+
+def test_save_best_reloads_the_best_epoch(tiny, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    learn = _learner(tiny, metrics=[_scripted_metric([0.9, 0.1, 0.2])])
+    snaps = _Snapshots()
+    learn.add_cb(snaps)
+    res = fit(
+        learn, 3, 1e-3, save_best=True, monitor="scripted", out=tmp_path / "run",
+        head_init="none", progress=False,
+    )  # fmt: skip
+    learn.remove_cb(snaps)
+    assert res.best_epoch == 0 and res.best_value == pytest.approx(0.9)
+    assert res.best_path == tmp_path / "run" / "best.pth" and res.best_path.is_file()
+    final = learn.model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in snaps.states[0].items())
+    assert not all(torch.equal(final[k], v) for k, v in snaps.states[-1].items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written elsewhere
+
+
+def test_probe_head_matches_the_learner(digits_subset):
+    learn = _learner(digits_subset)
+    probe = fit_probe_head(learn, progress=False)
+    with learn.no_bar(), learn.no_logging():
+        _, acc = learn.validate()
+    # The logistic regression's weights, standardization folded in, are the head's now.
+    assert float(acc) == pytest.approx(probe.accuracy, abs=0.011)
+    assert probe.accuracy > 0.5 and probe.n_features == 1280  # chance is 0.1
+    assert probe.train_accuracy >= probe.accuracy and probe.temperature >= 1
+
+
+def test_default_recipe_probes_then_trains_all_keeping_bn_stats(tiny):
+    learn = _learner(tiny)
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    res = fit(learn, 1, progress=False)
+    assert res.probe_accuracy is not None and res.probe_accuracy > 0.2  # chance: 0.1
+    assert (res.lr, res.lr_source) == (PROBE_LR, "probe recipe default")
+    assert res.history.phase.tolist() == ["all"]
+    after = learn.model.state_dict()
+    stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(before[k], after[k]) for k in stats)  # kept
+    assert not torch.equal(before["bn1.weight"], after["bn1.weight"])  # BN scale trains
+    assert not torch.equal(before["conv_stem.weight"], after["conv_stem.weight"])
+
+
+@pytest.mark.slow
+def test_without_probe_the_lr_finder_chooses(tiny):
+    learn = _learner(tiny)
+    res = fit(learn, 1, head_init="none", freeze_epochs=1, progress=False)
+    assert res.lr_source.startswith("find_lr") and 1e-6 < res.lr < 1
+    assert res.history.phase.tolist() == ["frozen"]
+
+
+def test_bn_stats_update_is_fastai_default(tiny):
+    learn = _learner(tiny)
+    before = learn.model.bn1.running_mean.clone()
+    fit(learn, 1, 1e-3, head_init="probe", bn_stats="update", progress=False)
+    assert not torch.equal(before, learn.model.bn1.running_mean)
+
+
+def test_bad_arguments_raise(tiny):
+    learn = _learner(tiny)
+    for kwargs, message in [
+        ({"schedule": "cosine"}, "schedule must be one of"),
+        ({"freeze_epochs": 3}, "freeze_epochs must be between"),
+        ({"monitor": "f1"}, "monitor must be one of"),
+        ({"live_plot": True, "progress": False}, "live_plot"),
+        ({"head_init": "random"}, "head_init must be one of"),
+        ({"bn_stats": "freeze"}, "bn_stats must be one of"),
+        ({"lr_spread": 0.5}, "lr_spread must be >= 1"),
+        ({"early_stopping": 0}, "early_stopping is a patience"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fit(learn, 2, 1e-3, **{"progress": False, **kwargs})
