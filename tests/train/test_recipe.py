@@ -32,7 +32,7 @@ def _scripted_metric(values):
 
 
 class _Snapshots(Callback):
-    order = 59  # before _SaveBest (61) loads the best weights at the end
+    order = 59  # before SaveBest (61) loads the best weights at the end
 
     def __init__(self):
         self.states = []

@@ -1,0 +1,117 @@
+"""Memory of one training step: peak resident memory on the CPU, peak allocation on CUDA."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from pathlib import Path
+
+import torch
+
+_MB = 2**20
+
+
+class ModelSnapshot:
+    """Weights, buffers, gradients, train mode and torch's random state, to put back."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.grads = [
+            None if p.grad is None else p.grad.detach().clone() for p in model.parameters()
+        ]
+        self.modes = [m.training for m in model.modules()]
+        self.rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+
+    def restore(self, model: torch.nn.Module) -> None:
+        model.load_state_dict(self.state)
+        for p, g in zip(model.parameters(), self.grads, strict=True):
+            p.grad = None if g is None else g.clone()
+        for m, training in zip(model.modules(), self.modes, strict=True):
+            m.training = training
+        torch.set_rng_state(self.rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+
+
+class CpuMeter:
+    """Peak resident memory of this process during a call, minus the resident memory at start."""
+
+    extrapolates = True
+
+    def __init__(self):
+        if not Path("/proc/self/clear_refs").exists():
+            raise RuntimeError(
+                "measuring CPU memory needs Linux /proc (VmHWM); pass memory_budget and run on "
+                "Linux, or run the learner on a GPU"
+            )
+        self._trim = _malloc_trim()
+        self._trim()
+        self.base = _status_kb("VmRSS")
+
+    @staticmethod
+    def default_budget() -> float:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024 / 2
+        raise RuntimeError("no MemAvailable in /proc/meminfo; pass memory_budget in MiB")
+
+    def peak(self, step, *args) -> float:
+        self._trim()  # memory freed by the last step goes back to the OS, so it is not reused
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
+        step(*args)
+        return (_status_kb("VmHWM") - self.base) / 1024
+
+    def release(self) -> None:
+        pass
+
+
+class CudaMeter:
+    """Peak allocated CUDA memory during a call; out-of-memory is 'does not fit'."""
+
+    extrapolates = False
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def default_budget(self) -> float:
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return 0.9 * free / _MB
+
+    def peak(self, step, *args) -> float | None:
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        out_of_memory = False
+        try:
+            step(*args)
+            torch.cuda.synchronize(self.device)
+        except torch.cuda.OutOfMemoryError:
+            out_of_memory = True
+        if out_of_memory:  # outside the handler: the traceback no longer holds the tensors
+            torch.cuda.empty_cache()
+            return None
+        return (torch.cuda.max_memory_allocated(self.device) - base) / _MB
+
+    def release(self) -> None:
+        torch.cuda.empty_cache()
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim(0)``: give freed heap memory back to the OS (a no-op elsewhere).
+
+    Without it, memory that glibc keeps after an earlier, larger allocation is reused without
+    growing the resident size, and a later measurement would read near zero.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return lambda: libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return lambda: None
+
+
+def _status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {key} in /proc/self/status")
