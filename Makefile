@@ -37,8 +37,9 @@ lint: venv
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/
 
+## make bench: every bench/*.py with its defaults, one JSON object each (~15 min on 2 cores)
 bench: venv
-	$(PY) bench/train_throughput.py
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf runs dist build .pytest_cache .ruff_cache
