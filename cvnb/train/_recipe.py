@@ -22,6 +22,7 @@ from ._callbacks import (
     lower_is_better,
     tracker_callbacks,
 )
+from ._lr import find_lr
 from ._probe import fit_probe_head
 
 SCHEDULES = ("one_cycle", "flat_cos", "plateau")
@@ -280,13 +281,7 @@ def _set_trainable(learn: Learner, phase: str) -> None:
 
 
 def _find_lr(learn: Learner, progress: bool) -> tuple[float, str]:
-    try:
-        from ._lr import find_lr  # cvnb's LR finder: model and optimizer restored afterwards
-    except ImportError:  # pragma: no cover - only while _lr is not there
-        with _quiet(learn, progress):
-            found = learn.lr_find(show_plot=False)
-        return float(found.valley), "fastai lr_find: valley"
-    result = find_lr(learn, progress=progress)
+    result = find_lr(learn, progress=progress)  # model and optimizer restored afterwards
     return float(result.recommended), "find_lr: recommended"
 
 
