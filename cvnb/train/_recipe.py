@@ -129,12 +129,12 @@ def fit(
     then starts from a good head instead of tearing pretrained features down to fit a
     random one. A learner trained from scratch (``pretrained=False``) skips the probe.
 
-    Chosen by measurement (``bench/finetune.py``, EfficientNet-Lite0, 5 epochs, 2 shared
-    CPU cores). Real photos (coco-crops, 117 training images, 128 px, seeds 0-2): this
-    recipe 0.71/0.71/0.67 validation accuracy in ~40 CPU-s; every layer at one rate
-    (1e-3) 0.49/0.56/0.36; LR finder + frozen epoch + discriminative unfreeze
-    0.49/0.53/0.44 in ~190 CPU-s. Digits, far from ImageNet (1,437 images, 48 px, seed 0):
-    0.981, 0.969 and 0.989 — the classic recipe wins there by 3 of 360 images.
+    Chosen by measurement (``bench/finetune.py --seeds 0,1,2``, EfficientNet-Lite0, 5 epochs,
+    one CPU thread; validation accuracy per seed). Real photos (coco-crops, 117 training
+    images, 128 px): this recipe 0.71/0.71/0.67 in ~36 CPU-s; every layer at one rate (1e-3)
+    0.49/0.56/0.36; LR finder + frozen epoch + discriminative unfreeze 0.49/0.53/0.44 in
+    ~183 CPU-s. Digits, far from ImageNet (1,437 images, 48 px): 0.98/0.99/0.98; every
+    layer at 5e-3 0.97/0.98/0.97; the classic recipe 0.99/0.95/0.95.
 
     Schedules (``schedule``): ``"one_cycle"`` (fastai ``fit_one_cycle``: warm-up then
     cosine annealing), ``"flat_cos"`` (``fit_flat_cos``: flat, then annealed) and
