@@ -8,36 +8,27 @@ matrix, however large the folder.
 
 from __future__ import annotations
 
-import base64
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
-from ._cache import FileKey, ScanCache, open_cache
+from ._cache import open_cache
 from ._hashes import (
-    LAYOUT_SIZE,
-    PHASH_VERSION,
     adaptive_cosine,
     adaptive_hash_bits,
-    colour_layout,
     duplicate_scores,
     layout_vectors,
-    perceptual_hash,
-    sha256_file,
 )
+from ._measure import FEATURE_VERSION, Measured, measure_all
 from ._report import ISSUES, QualityReport, issue_summary
-from ._stats import STAT_COLUMNS, STATS_VERSION, class_imbalance, image_stats, stat_scores
+from ._stats import STAT_COLUMNS, class_imbalance, stat_scores
 
 __all__ = ["DEFAULT_THRESHOLDS", "ENGINES", "scan_quality"]
 
 ENGINES = ("builtin", "fastdup")
-FEATURE_VERSION = f"{STATS_VERSION}+{PHASH_VERSION}"
 
 #: Default thresholds: an image is flagged for an issue when its score is below the value.
 #: The extra keys shape scores rather than cut them (see :func:`scan_quality`).
@@ -188,7 +179,7 @@ def scan_quality(
     embedder = embedder or None
     started = time.perf_counter()
     with open_cache(cache) as store:
-        measured = _measure_all(df, embedder, store, chunk_size, progress, workers)
+        measured = measure_all(df, embedder, store, chunk_size, progress, workers)
         cache_info = store.summary()
     scan_s = time.perf_counter() - started
     table, dataset_issues, info = _score(df, measured, th, embedder, seed)
@@ -255,221 +246,8 @@ def _check_table(df: pd.DataFrame) -> None:
         raise ValueError("The table's index has repeated labels; reset_index(drop=True) it.")
 
 
-@dataclass
-class _Measured:
-    """Per-image results of the streaming pass (n = rows of the table)."""
-
-    reasons: list[str]  # "" when readable
-    shas: list[str | None]
-    stats: np.ndarray  # float64 (n, len(STAT_COLUMNS)); NaN rows for unreadable files
-    hashes: np.ndarray  # uint64 (n,)
-    layouts: np.ndarray  # uint8 (n, 192): 8×8 RGB thumbnails
-    emb: np.ndarray | None  # float32 (n, dim); zero rows for unreadable files
-    files_read: int
-
-
-@dataclass
-class _Task:
-    row: int
-    path: str
-    key: FileKey | None  # None: the file cannot be stat'ed (read_image says why)
-    sha: str | None  # content hash (None: the file cannot be read)
-    features: dict[str, Any] | None  # known from the cache
-    embed: bool  # an embedding is needed
-    vector: np.ndarray | None = None  # known from the cache
-
-
-def _measure_all(
-    df: pd.DataFrame,
-    embedder: Any,
-    store: ScanCache,
-    chunk_size: int,
-    progress: bool,
-    workers: int | None,
-) -> _Measured:
-    from tqdm.auto import tqdm
-
-    n = len(df)
-    paths = [os.path.abspath(os.fspath(p)) for p in df["path"]]
-    errors = df["error"].tolist() if "error" in df.columns else [None] * n
-    out = _Measured(
-        reasons=[""] * n,
-        shas=[None] * n,
-        stats=np.full((n, len(STAT_COLUMNS)), np.nan),
-        hashes=np.zeros(n, dtype=np.uint64),
-        layouts=np.zeros((n, LAYOUT_SIZE * LAYOUT_SIZE * 3), dtype=np.uint8),
-        emb=None if embedder is None else np.zeros((n, int(embedder.dim)), dtype=np.float32),
-        files_read=0,
-    )
-    size = getattr(embedder, "size", None)
-    workers = workers or min(4, os.cpu_count() or 1)
-    bar = tqdm(total=n, desc="Scanning images", unit="img", disable=not progress)
-    pending = None
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        # One chunk ahead: the workers decode chunk k + 1 while chunk k is embedded (the
-        # embedder releases the GIL), so at most two chunks of pixels are held.
-        for start in [*range(0, n, chunk_size), n]:
-            ahead = None
-            if start < n:
-                rows = range(start, min(n, start + chunk_size))
-                chunk = _plan_chunk(rows, paths, errors, store, embedder, out, pool)
-                ahead = (chunk, [pool.submit(_measure, t, size) for t in chunk.tasks], len(rows))
-            if pending is not None:
-                done, futures, count = pending
-                _finish_chunk(done, [f.result() for f in futures], embedder, store, out)
-                bar.update(count)
-            pending = ahead
-    bar.close()
-    return out
-
-
-@dataclass
-class _Chunk:
-    tasks: list[_Task]  # files to decode
-    new_files: list[tuple[FileKey, str]]  # identities hashed in this chunk, for the cache
-    read: set[int]  # rows whose file was read
-
-
-def _plan_chunk(rows, paths, errors, store: ScanCache, embedder, out: _Measured, pool) -> _Chunk:
-    """Fill in what the cache knows for ``rows``; return the files that must be decoded.
-
-    Files whose identity (path, size, mtime) is new are hashed first, so a renamed or
-    copied file whose content was seen before is read once for its hash but not decoded.
-    """
-    keys: dict[int, FileKey | None] = {}
-    for i in rows:
-        if isinstance(errors[i], str) and errors[i]:  # load_images already found it broken
-            out.reasons[i] = errors[i]
-        else:
-            keys[i] = _file_key(paths[i])
-    known = store.lookup_files(k for k in keys.values() if k is not None)
-    sha_of = {i: known.get(k[0]) if k is not None else None for i, k in keys.items()}
-    unknown = [i for i, k in keys.items() if k is not None and sha_of[i] is None]
-    new_files, read = [], set()
-    for i, sha in zip(unknown, pool.map(_content_hash, [paths[i] for i in unknown]), strict=True):
-        if sha is not None:
-            sha_of[i] = sha
-            new_files.append((keys[i], sha))
-            read.add(i)
-    found = {s for s in sha_of.values() if s is not None}
-    features = store.lookup_features(found, FEATURE_VERSION)
-    vectors = {}
-    if embedder is not None:
-        decodable = {s for s, f in features.items() if f.get("error") is None}
-        vectors = store.lookup_embeddings(decodable, embedder.key)
-    tasks = []
-    for i, k in keys.items():
-        sha = sha_of[i]
-        feats = features.get(sha) if sha is not None else None
-        need = embedder is not None and (feats is None or feats.get("error") is None)
-        need = need and (sha is None or sha not in vectors)
-        if sha is not None and feats is not None and not need:
-            _store_row(out, i, sha, feats, vectors.get(sha))
-        else:
-            tasks.append(_Task(i, paths[i], k, sha, feats, need, vectors.get(sha)))
-            if k is not None:
-                read.add(i)
-    return _Chunk(tasks, new_files, read)
-
-
-def _content_hash(path: str) -> str | None:
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None  # read_image gives the reason later
-
-
-@dataclass
-class _Result:
-    features: dict[str, Any]
-    image: Image.Image | None  # a small copy to embed
-
-
-def _measure(task: _Task, embed_size: int | None) -> _Result:
-    """Decode one file (in a worker thread): statistics, hashes, a copy to embed."""
-    from cvnb.data import ImageReadError, read_image
-
-    features, image = task.features, None
-    try:
-        decoded = read_image(task.path)
-    except ImageReadError as err:
-        return _Result(features or {"error": err.reason}, None)
-    if features is None:
-        stats = image_stats(decoded)
-        features = {
-            "error": None,
-            "stats": [stats[c] for c in STAT_COLUMNS],
-            "phash": perceptual_hash(decoded),
-            "layout": base64.b64encode(colour_layout(decoded)).decode("ascii"),
-        }
-    if task.embed:
-        image = _embed_copy(decoded, embed_size)
-    return _Result(features, image)
-
-
-def _embed_copy(image: Image.Image, size: int | None) -> Image.Image:
-    """Shrink (aspect kept) so the shorter side is at most twice the embedder's input size:
-    the embedder resizes to ``size`` anyway, and a chunk of full-size photos must not pile
-    up in memory while it waits for its batch."""
-    limit = 2 * (size or 256)
-    w, h = image.size
-    scale = limit / min(w, h)
-    if scale >= 1:
-        return image
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image.resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
-
-
-def _finish_chunk(
-    chunk: _Chunk, results: list[_Result], embedder, store: ScanCache, out: _Measured
-) -> None:
-    """Embed the chunk's images, write the chunk to the cache in one go, fill the arrays."""
-    todo = [k for k, r in enumerate(results) if r.image is not None]
-    vectors: dict[int, np.ndarray] = {}
-    if todo:
-        # Rounded through float16 here as in the cache, so a re-scan from the cache gives
-        # bit-identical results to a fresh one.
-        emb = np.asarray(embedder([results[k].image for k in todo]), dtype=np.float32)
-        emb = emb.astype(np.float16).astype(np.float32)
-        vectors = dict(zip(todo, emb, strict=True))
-    features, embeddings = [], []
-    for k, (task, res) in enumerate(zip(chunk.tasks, results, strict=True)):
-        res.image = None  # drop the pixels
-        sha = task.sha
-        if sha is not None:
-            if task.features is None:
-                features.append((sha, FEATURE_VERSION, res.features))
-            if k in vectors:
-                embeddings.append((sha, embedder.key, vectors[k]))
-        _store_row(out, task.row, sha, res.features, vectors.get(k, task.vector))
-    store.write(files=chunk.new_files, features=features, embeddings=embeddings)
-    out.files_read += len(chunk.read)
-
-
-def _store_row(out: _Measured, i: int, sha, features: dict[str, Any], vector) -> None:
-    out.shas[i] = sha
-    if features.get("error") is not None:
-        out.reasons[i] = str(features["error"])
-        return
-    out.stats[i] = features["stats"]
-    out.hashes[i] = np.uint64(int(features["phash"]))
-    out.layouts[i] = np.frombuffer(base64.b64decode(features["layout"]), dtype=np.uint8)
-    if out.emb is not None and vector is not None:
-        out.emb[i] = vector
-
-
-def _file_key(path: str) -> FileKey | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not os.path.isfile(path):
-        return None
-    return (path, int(st.st_size), int(st.st_mtime_ns))
-
-
 def _score(
-    df: pd.DataFrame, m: _Measured, th: dict[str, float], embedder: Any, seed: int
+    df: pd.DataFrame, m: Measured, th: dict[str, float], embedder: Any, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The report table (and dataset-level issues) from the measurements."""
     n = len(df)
