@@ -43,8 +43,8 @@ from ._lr import (
     NoiseRule,
     assess_lr_curve,
     find_lr,
-    preserved_learner,
 )
+from ._preserve import preserved_learner
 from ._probe import ProbeResult, fit_probe_head
 from ._recipe import PROBE_LR, SCHEDULES, FitResult, KeepBatchNormStats, fit
 

@@ -11,13 +11,9 @@ in memory and puts it back (:func:`preserved_learner`), so a range test leaves n
 
 from __future__ import annotations
 
-import copy
 import html
 import math
-import random
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,8 +21,8 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback
 from fastai.callback.schedule import minimum, slide, steep, valley
-from fastai.optimizer import Optimizer
-from fastai.torch_core import set_seed
+
+from ._preserve import preserved_learner
 
 if TYPE_CHECKING:
     from fastai.learner import Learner
@@ -422,120 +418,6 @@ def _noise_checks(
     if not finite:
         reasons.append("no suggestion method could run on this curve")
     return checks, reasons
-
-
-_LEARNER_ATTRS = ("model_dir", "epoch", "n_epoch", "iter", "n_iter", "train_iter", "pct_train")
-_RECORDER_ATTRS = ("lrs", "iters", "losses", "values", "metric_names", "log")
-
-
-@contextmanager
-def preserved_learner(learn: Learner, *, seed: int | None = None) -> Iterator[Learner]:
-    """Snapshot a learner in memory and put it back on exit, even after an exception.
-
-    Restores the weights and buffers, ``requires_grad`` flags, gradients, train/eval mode
-    of every module, the optimizer (same object; per-parameter state, hyper-parameters and
-    ``frozen_idx``; or None when there was none), the recorder's curves,
-    loop counters, ``model_dir`` and the random number generators. Inside, with ``seed``,
-    every generator (and the training loader's shuffle) is seeded.
-
-    Args:
-        learn: The fastai ``Learner``.
-        seed: Seed to set inside the block (None leaves the generators as they are).
-    """
-    model = learn.model
-    params = list(model.parameters())
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    flags = [p.requires_grad for p in params]
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    modes = [m.training for m in model.modules()]
-    opt = learn.opt
-    opt_saved = _opt_snapshot(opt)
-    attrs = {a: copy.copy(getattr(learn, a)) for a in _LEARNER_ATTRS if hasattr(learn, a)}
-    recorder = getattr(learn, "recorder", None)
-    rec = {a: copy.copy(getattr(recorder, a)) for a in _RECORDER_ATTRS if hasattr(recorder, a)}
-    rngs = _rng_snapshot(learn)
-    try:
-        if seed is not None:
-            set_seed(seed)
-            for dl in _loaders(learn):
-                dl.rng = random.Random(seed)
-        yield learn
-    finally:
-        _rng_restore(learn, rngs)
-        with torch.no_grad():
-            model.load_state_dict(weights)
-        for p, flag, grad in zip(params, flags, grads, strict=True):
-            p.requires_grad_(flag)
-            p.grad = grad
-        for m, mode in zip(model.modules(), modes, strict=True):
-            m.training = mode
-        learn.opt = opt
-        _opt_restore(opt, opt_saved)
-        for a, v in attrs.items():
-            setattr(learn, a, v)
-        for a, v in rec.items():
-            setattr(recorder, a, v)
-
-
-def _clone(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
-    if isinstance(obj, dict):
-        return {k: _clone(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clone(v) for v in obj]
-    return copy.copy(obj)
-
-
-def _opt_snapshot(opt) -> dict | None:
-    if opt is None:
-        return None
-    if isinstance(opt, Optimizer):
-        return {
-            "state": [_clone(opt.state[p]) for p, *_ in opt.all_params()],
-            "hypers": [dict(h) for h in opt.hypers],
-            "frozen_idx": opt.frozen_idx,
-        }
-    return {"state_dict": _clone(opt.state_dict())}  # OptimWrapper around a torch optimizer
-
-
-def _opt_restore(opt, saved: dict | None) -> None:
-    if opt is None or saved is None:
-        return
-    if isinstance(opt, Optimizer):
-        for (p, *_), state in zip(opt.all_params(), saved["state"], strict=True):
-            opt.state[p] = _clone(state)
-        for hyper, values in zip(opt.hypers, saved["hypers"], strict=True):
-            hyper.clear()
-            hyper.update(values)
-        opt.frozen_idx = saved["frozen_idx"]
-    else:
-        opt.load_state_dict(_clone(saved["state_dict"]))
-
-
-def _loaders(learn: Learner) -> list:
-    return [dl for dl in getattr(learn.dls, "loaders", []) if hasattr(dl, "rng")]
-
-
-def _rng_snapshot(learn: Learner) -> dict:
-    return {
-        "random": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "loaders": [(dl, dl.rng.getstate()) for dl in _loaders(learn)],
-    }
-
-
-def _rng_restore(learn: Learner, saved: dict) -> None:
-    random.setstate(saved["random"])
-    np.random.set_state(saved["numpy"])
-    torch.set_rng_state(saved["torch"])
-    if saved["cuda"] is not None:
-        torch.cuda.set_rng_state_all(saved["cuda"])
-    for dl, state in saved["loaders"]:
-        dl.rng = random.Random()
-        dl.rng.setstate(state)
 
 
 def _spread(suggestions: dict[str, float]) -> tuple[float, dict[str, float]]:
