@@ -37,13 +37,8 @@ from ._freeze import (
     plot_layer_table,
 )
 from ._learner import RESIZE_METHODS, LearnerConfig, make_learner, open_image
-from ._lr import (
-    SUGGESTION_METHODS,
-    LRFinderResult,
-    NoiseRule,
-    assess_lr_curve,
-    find_lr,
-)
+from ._lr import find_lr
+from ._lr_curve import SUGGESTION_METHODS, LRFinderResult, NoiseRule, assess_lr_curve
 from ._preserve import preserved_learner
 from ._probe import ProbeResult, fit_probe_head
 from ._recipe import PROBE_LR, SCHEDULES, FitResult, KeepBatchNormStats, fit

@@ -10,8 +10,8 @@ import anywidget
 import traitlets
 from fastai.callback.core import Callback
 
+from cvnb.train import SUGGESTION_METHODS, LRFinderResult, find_lr
 from cvnb.train._freeze import apply_freeze
-from cvnb.train._lr import SUGGESTION_METHODS, LRFinderResult, find_lr
 from cvnb.widgets._actions import dispatch_action
 from cvnb.widgets._assets import asset_path
 from cvnb.widgets._image_grid import _report_errors
