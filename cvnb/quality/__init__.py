@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+from ._apply import apply_journal
 from ._embed import DEFAULT_EMBED_SIZE, Embedder, make_embedder
 from ._evaluate import EVALUATION_COLUMNS, evaluate_scan, read_truth
 from ._fastdup import (
@@ -31,7 +32,7 @@ from ._fastdup import (
     fastdup_available,
     scan_fastdup,
 )
-from ._journal import DECISIONS, Journal, JournalError, apply_journal
+from ._journal import DECISIONS, Journal, JournalError
 from ._neighbors import nearest_neighbors
 from ._report import ISSUE_DESCRIPTIONS, ISSUES, RANKED_ISSUES, QualityReport
 from ._scan import DEFAULT_THRESHOLDS, ENGINES, scan_quality

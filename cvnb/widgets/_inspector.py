@@ -366,7 +366,7 @@ class DatasetInspectorWidget(anywidget.AnyWidget):
             self._refresh_balance(decisions)
 
     def _refresh_balance(self, decisions: pd.DataFrame | None = None) -> None:
-        from cvnb.quality._journal import apply_journal
+        from cvnb.quality import apply_journal
 
         if decisions is None:
             decisions = self._journal.decisions()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cvnb.quality._journal import DECISIONS, FIELDS, Journal, JournalError, apply_journal
+from cvnb.quality import apply_journal
+from cvnb.quality._journal import DECISIONS, FIELDS, Journal, JournalError
 
 
 @pytest.fixture(params=["jsonl", "csv"])
