@@ -240,6 +240,21 @@ _RUN_STATE_JS = f"""
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
+def write_notebook(path: Path, title: str, *cells: str) -> None:
+    """A Python 3 notebook at ``path``: a markdown title, then one code cell per source."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}")]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+
+
 class NotebookError(AssertionError):
     """A cell raised while a notebook ran in the browser."""
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from lab_driver import run_cell_in_lab, run_notebook_in_lab
+from lab_driver import run_cell_in_lab, run_notebook_in_lab, write_notebook
 
 pytestmark = pytest.mark.ui
 
@@ -47,27 +46,12 @@ PREVIEWS_READY = """(before) => {
 }"""
 
 
-def _write_notebook(path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# AugmentationExplorer UI test"),
-        nbformat.v4.new_code_cell(MAKE_IMAGES),
-        nbformat.v4.new_code_cell(SHOW),
-    ]
-    nbformat.write(nb, path)
-
-
 def _sources(page) -> list[str]:
     return page.locator(".cvnb-ex-draw img").evaluate_all("(a) => a.map((i) => i.src)")
 
 
 def test_moving_a_control_changes_the_preview(lab, page):
-    _write_notebook(lab.root_dir / NOTEBOOK)
+    write_notebook(lab.root_dir / NOTEBOOK, "AugmentationExplorer UI test", MAKE_IMAGES, SHOW)
     run_notebook_in_lab(page, lab.base_url, lab.token, NOTEBOOK, timeout_s=180)
 
     widget = page.locator(".cvnb-explorer").first

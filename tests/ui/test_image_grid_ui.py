@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from lab_driver import run_cell_in_lab, run_notebook_in_lab
+from lab_driver import run_cell_in_lab, run_notebook_in_lab, write_notebook
 
 pytestmark = pytest.mark.ui
 
@@ -37,21 +36,6 @@ grid
 """
 
 
-def _write_notebook(path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# ImageGrid UI test"),
-        nbformat.v4.new_code_cell(MAKE_IMAGES),
-        nbformat.v4.new_code_cell(SHOW_GRID),
-    ]
-    nbformat.write(nb, path)
-
-
 def _wait_for_thumbnails(page, expected: int | None = None, timeout_ms: int = 60_000) -> int:
     """Wait until every grid thumbnail has decoded; return how many there are."""
     page.wait_for_function(
@@ -67,7 +51,7 @@ def _wait_for_thumbnails(page, expected: int | None = None, timeout_ms: int = 60
 
 
 def test_image_grid_in_jupyterlab(lab, page):
-    _write_notebook(lab.root_dir / NOTEBOOK)
+    write_notebook(lab.root_dir / NOTEBOOK, "ImageGrid UI test", MAKE_IMAGES, SHOW_GRID)
     run_notebook_in_lab(page, lab.base_url, lab.token, NOTEBOOK, timeout_s=180)
 
     assert _wait_for_thumbnails(page, expected=6) == 6

@@ -6,9 +6,8 @@ import json
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
-from lab_driver import run_cell_in_lab, run_notebook_in_lab
+from lab_driver import run_cell_in_lab, run_notebook_in_lab, write_notebook
 from PIL import Image, ImageDraw
 
 pytestmark = pytest.mark.ui
@@ -50,22 +49,6 @@ def _make_images(folder: Path) -> None:
     Image.new("RGB", (64, 64), "#111").save(folder / "train" / "square" / "dark.png")
 
 
-def _write_notebook(path: Path, data: Path, journal: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Inspector UI test"),
-        nbformat.v4.new_code_cell(f"DATA = {str(data)!r}\nJOURNAL = {str(journal)!r}"),
-        nbformat.v4.new_code_cell(BUILD_REPORT),
-        nbformat.v4.new_code_cell(SHOW),
-    ]
-    nbformat.write(nb, path)
-
-
 def _journal_lines(path: Path, expected: int, timeout_s: float = 20) -> list[dict]:
     """Wait until the journal file holds ``expected`` entries; return them."""
     deadline = time.monotonic() + timeout_s
@@ -83,7 +66,8 @@ def test_inspector_exclude_with_the_keyboard_writes_the_journal(lab, page):
     data = lab.root_dir / "inspector_data"
     journal = lab.root_dir / "inspector_run" / "journal.jsonl"
     _make_images(data)
-    _write_notebook(lab.root_dir / NOTEBOOK, data, journal)
+    paths = f"DATA = {str(data)!r}\nJOURNAL = {str(journal)!r}"
+    write_notebook(lab.root_dir / NOTEBOOK, "Inspector UI test", paths, BUILD_REPORT, SHOW)
     run_notebook_in_lab(page, lab.base_url, lab.token, NOTEBOOK, timeout_s=180)
 
     widget = page.locator(".cvnb-inspector").first

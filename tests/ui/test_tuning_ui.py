@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from lab_driver import run_cell_in_lab, run_notebook_in_lab
+from lab_driver import run_cell_in_lab, run_notebook_in_lab, write_notebook
 
 pytestmark = pytest.mark.ui
 
@@ -39,24 +38,10 @@ freeze_widget
 """
 
 
-def _write_notebook(path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Tuning widgets UI test"),
-        nbformat.v4.new_code_cell(MAKE_LEARNER),
-        nbformat.v4.new_code_cell(SHOW_LR),
-        nbformat.v4.new_code_cell(SHOW_FREEZE),
-    ]
-    nbformat.write(nb, path)
-
-
 def test_pick_a_rate_and_toggle_a_group_in_jupyterlab(lab, page):
-    _write_notebook(lab.root_dir / NOTEBOOK)
+    write_notebook(
+        lab.root_dir / NOTEBOOK, "Tuning widgets UI test", MAKE_LEARNER, SHOW_LR, SHOW_FREEZE
+    )
     run_notebook_in_lab(page, lab.base_url, lab.token, NOTEBOOK, timeout_s=180)
 
     # LR finder: press "Run range test"; the kernel runs it and the plot arrives.
