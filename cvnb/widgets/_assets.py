@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cvnb
 
-__all__ = ["asset_path"]
+__all__ = ["asset_path", "widget_css"]
 
 
 def _candidate_dirs() -> list[Path]:
@@ -55,3 +55,15 @@ def asset_path(name: str) -> Path:
         "it belongs in the top-level widgets/ folder; in a wheel it is packed as cvnb/_static/ "
         "(reinstall cvnb if it is missing)."
     )
+
+
+def widget_css(name: str) -> str:
+    """A widget's stylesheet: the shared palette (``theme.css``), then its own ``name``.
+
+    Args:
+        name: The widget's CSS file in the assets folder, e.g. ``"freeze.css"``.
+
+    Returns:
+        The CSS text for the widget's ``_css``.
+    """
+    return "\n".join(asset_path(n).read_text(encoding="utf-8") for n in ("theme.css", name))

@@ -29,7 +29,7 @@ from cvnb.augment._explore import (
     transform_catalog,
 )
 from cvnb.augment._preview import PreviewSession, sample_images
-from cvnb.widgets._assets import asset_path
+from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._image_grid import _report_errors
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class AugmentationExplorer(anywidget.AnyWidget):
     """
 
     _esm = asset_path("explorer.js")
-    _css = asset_path("explorer.css")
+    _css = widget_css("explorer.css")
 
     transforms = traitlets.List(traitlets.Dict()).tag(sync=True)
     normalize = traitlets.List(traitlets.Dict()).tag(sync=True)

@@ -12,7 +12,7 @@ import traitlets
 from cvnb.train._freeze import UnfreezeSchedule, apply_freeze, layer_table
 from cvnb.train._widget_support import preview_freeze, schedule_from_epochs
 from cvnb.widgets._actions import dispatch_action
-from cvnb.widgets._assets import asset_path
+from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._image_grid import _report_errors
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class LayerFreezeWidget(anywidget.AnyWidget):
     """
 
     _esm = asset_path("freeze.js")
-    _css = asset_path("freeze.css")
+    _css = widget_css("freeze.css")
 
     trainable = traitlets.List(traitlets.Bool()).tag(sync=True)
     base_lr = traitlets.Float(1e-3).tag(sync=True)

@@ -10,7 +10,7 @@ import anywidget
 import traitlets
 
 from cvnb.data import encode_thumbnail
-from cvnb.widgets._assets import asset_path
+from cvnb.widgets._assets import asset_path, widget_css
 
 if TYPE_CHECKING:
     import os
@@ -81,7 +81,7 @@ class ImageGrid(anywidget.AnyWidget):
     """
 
     _esm = asset_path("image_grid.js")
-    _css = asset_path("image_grid.css")
+    _css = widget_css("image_grid.css")
 
     images = traitlets.List(traitlets.Bytes()).tag(sync=True)
     labels = traitlets.List(traitlets.Unicode()).tag(sync=True)

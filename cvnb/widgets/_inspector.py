@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from cvnb.widgets._assets import asset_path
+from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._image_grid import _report_errors
 from cvnb.widgets._inspector_pages import (
     ALL,
@@ -105,7 +105,7 @@ class DatasetInspectorWidget(anywidget.AnyWidget):
     """
 
     _esm = asset_path("inspector.js")
-    _css = asset_path("inspector.css")
+    _css = widget_css("inspector.css")
 
     label_filter = traitlets.Unicode(ALL).tag(sync=True)
     split_filter = traitlets.Unicode(ALL).tag(sync=True)

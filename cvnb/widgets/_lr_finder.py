@@ -13,7 +13,7 @@ from fastai.callback.core import Callback
 from cvnb.train import SUGGESTION_METHODS, LRFinderResult, find_lr
 from cvnb.train._freeze import apply_freeze
 from cvnb.widgets._actions import dispatch_action
-from cvnb.widgets._assets import asset_path
+from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._image_grid import _report_errors
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class LRFinderWidget(anywidget.AnyWidget):
     """
 
     _esm = asset_path("lr_finder.js")
-    _css = asset_path("lr_finder.css")
+    _css = widget_css("lr_finder.css")
 
     start_lr = traitlets.Float(1e-7).tag(sync=True)
     end_lr = traitlets.Float(10.0).tag(sync=True)
