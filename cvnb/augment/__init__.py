@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from ._aspect import AspectAudit, audit_aspect
 from ._catalog import AUGMENTATIONS, ParamSpec, make_transform, transform_params
+from ._channel_stats import DatasetStats, dataset_stats
 from ._explore import ExplorerSpecError, plan_pipeline, transform_catalog
 from ._files import PIPELINE_FORMAT, PipelineFileError, load_pipeline
 from ._mix import MIX_MODES, mix_images
 from ._pipeline import Pipeline, make_pipeline, seed_compose
 from ._presets import DOMAIN_PRESETS, PRESET_NOTES, PRESETS, preset
 from ._resize import RESIZE_ALIASES, RESIZE_POLICIES, resize_transform
-from ._stats import DatasetStats, dataset_stats
 
 __all__ = [
     "AUGMENTATIONS",

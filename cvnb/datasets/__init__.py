@@ -8,8 +8,8 @@
 
 from __future__ import annotations
 
-from ._cache import cache_dir
 from ._digits import digits
 from ._dirty import DEFAULT_COUNTS, TRUTH_FILE, dirty_copy, dirty_digits
+from ._folder_cache import cache_dir
 
 __all__ = ["DEFAULT_COUNTS", "TRUTH_FILE", "cache_dir", "digits", "dirty_copy", "dirty_digits"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cache import build_once, cache_dir
+from ._folder_cache import build_once, cache_dir
 
 _MARKER = ".cvnb-digits-v1"
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ._cache import build_once, cache_dir
+from ._folder_cache import build_once, cache_dir
 from ._plant import DEFAULT_COUNTS, TRUTH_COLUMNS, TRUTH_FILE, check_counts, plant
 
 __all__ = ["DEFAULT_COUNTS", "TRUTH_COLUMNS", "TRUTH_FILE", "dirty_copy", "dirty_digits"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from ._apply import apply_journal
 from ._embed import DEFAULT_EMBED_SIZE, Embedder, make_embedder
-from ._evaluate import EVALUATION_COLUMNS, evaluate_scan, read_truth
 from ._fastdup import (
     FASTDUP_PYTHON_ENV,
     FASTDUP_THRESHOLDS,
@@ -36,6 +35,7 @@ from ._journal import DECISIONS, Journal, JournalError
 from ._neighbors import nearest_neighbors
 from ._report import ISSUE_DESCRIPTIONS, ISSUES, RANKED_ISSUES, QualityReport
 from ._scan import DEFAULT_THRESHOLDS, ENGINES, scan_quality
+from ._score_scan import EVALUATION_COLUMNS, evaluate_scan, read_truth
 from ._semantic import label_issue_scores, outlier_scores, similar_pairs
 
 __all__ = [

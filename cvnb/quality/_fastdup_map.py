@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ._hashes import connected_groups, exact_groups, sha256_file
+from ._image_stats import class_imbalance, robust_deviation
 from ._report import ISSUES
-from ._stats import class_imbalance, robust_deviation
 
 __all__ = ["FastdupOutputs", "build_table", "read_outputs"]
 
@@ -179,7 +179,7 @@ def _stat_scores(
         spread = np.log2(st["stdv"].to_numpy(dtype=float) * np.sqrt(2 * np.pi * np.e))
     scores["low_information"][rows] = np.clip(np.minimum(levels, spread) / 8.0, 0, 1)
     w, h = st["width"].to_numpy(dtype=float), st["height"].to_numpy(dtype=float)
-    # The built-in engine's curves (cvnb.quality._stats.stat_scores): halve every 3
+    # The built-in engine's curves (cvnb.quality._image_stats.stat_scores): halve every 3
     # robust deviations of log(pixels) / log(aspect) from the set's median.
     for issue, x, floor in (("odd_size", np.log(w * h), 0.25), ("odd_aspect", np.log(w / h), 0.1)):
         scores[issue][rows] = np.power(0.5, np.maximum(np.abs(robust_deviation(x, floor)), 0) / 3)

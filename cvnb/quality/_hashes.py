@@ -26,7 +26,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from ._stats import working_copy
+from ._image_stats import working_copy
 
 __all__ = [
     "HASH_BITS",
@@ -69,7 +69,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def perceptual_hash(image: Image.Image) -> int:
     """64-bit pHash of a decoded image as an unsigned int (bit 63 = first DCT sign).
 
-    Computed on the :func:`~cvnb.quality._stats.working_copy` (at most 256 px), which
+    Computed on the :func:`~cvnb.quality._image_stats.working_copy` (at most 256 px), which
     gives the same hash as the full image up to a bit or two and is much faster on photos.
     """
     import imagehash  # lazy: scipy's DCT is only needed while scanning

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ._cache import FileKey, ScanCache
 from ._hashes import (
     LAYOUT_SIZE,
     PHASH_VERSION,
@@ -26,7 +25,8 @@ from ._hashes import (
     perceptual_hash,
     sha256_file,
 )
-from ._stats import STAT_COLUMNS, STATS_VERSION, image_stats
+from ._image_stats import STAT_COLUMNS, STATS_VERSION, image_stats
+from ._scan_cache import FileKey, ScanCache
 
 FEATURE_VERSION = f"{STATS_VERSION}+{PHASH_VERSION}"
 

@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._cache import open_cache
 from ._hashes import (
     adaptive_cosine,
     adaptive_hash_bits,
     duplicate_scores,
     layout_vectors,
 )
+from ._image_stats import STAT_COLUMNS, class_imbalance, stat_scores
 from ._measure import FEATURE_VERSION, Measured, measure_all
 from ._report import ISSUES, QualityReport, issue_summary
-from ._stats import STAT_COLUMNS, class_imbalance, stat_scores
+from ._scan_cache import open_cache
 
 __all__ = ["DEFAULT_THRESHOLDS", "ENGINES", "scan_quality"]
 

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from ._augment import AlbumentationsTransform
+from ._albumentations import AlbumentationsTransform
 from ._batch import AccumulationPlan, BatchSizeResult, accumulate_to, find_batch_size
 from ._doctor import (
     FINDING_KINDS,

@@ -20,7 +20,7 @@ from fastai.vision.data import IntToFloatTensor, Normalize
 from cvnb.data import read_image
 from cvnb.models import OFFLINE_DEFAULT, create_backbone, param_groups
 
-from ._augment import AlbumentationsTransform, mix_callback, resolve_pipeline
+from ._albumentations import AlbumentationsTransform, mix_callback, resolve_pipeline
 
 if TYPE_CHECKING:
     from cvnb.augment import Pipeline

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cvnb.quality._image_stats import class_imbalance
 from cvnb.quality._report import ISSUES, QualityReport, issue_summary
-from cvnb.quality._stats import class_imbalance
 
 
 def _report(index: list) -> QualityReport:

@@ -10,8 +10,8 @@ import pytest
 
 from cvnb.data import load_images
 from cvnb.datasets._dirty import dirty_copy
-from cvnb.quality._evaluate import EVALUATION_COLUMNS, evaluate_scan, read_truth
 from cvnb.quality._report import ISSUES, RANKED_ISSUES, QualityReport
+from cvnb.quality._score_scan import EVALUATION_COLUMNS, evaluate_scan, read_truth
 
 
 def _report(table: pd.DataFrame) -> QualityReport:

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cvnb.quality._cache import ScanCache, default_cache_path, open_cache
 from cvnb.quality._scan import scan_quality
+from cvnb.quality._scan_cache import ScanCache, default_cache_path, open_cache
 
 
 def _write_images(folder: Path, start: int, count: int) -> list[str]:

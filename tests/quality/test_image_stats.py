@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
-from cvnb.quality._stats import (
+from cvnb.quality._image_stats import (
     STAT_COLUMNS,
     class_imbalance,
     image_stats,
