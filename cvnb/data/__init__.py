@@ -6,16 +6,18 @@ folder, a CSV/Parquet file or a DataFrame and checks every file once, and
 :func:`read_image` is the one function that decodes images everywhere in cvnb.
 
 Example:
-    >>> from cvnb.data import load_images, readable, summarize
+    >>> from cvnb.data import load_images, readable, subset, summarize
     >>> df = load_images("data/pets")  # doctest: +SKIP
     >>> summarize(df)  # doctest: +SKIP
     >>> train_ok = readable(df)  # doctest: +SKIP
+    >>> quick = subset(train_ok, per_class=20)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from ._load import load_images, readable
 from ._read import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageReadError, check_image, read_image
+from ._subset import subset
 from ._summary import Summary, summarize
 from ._thumbnail import encode_thumbnail
 
@@ -29,5 +31,6 @@ __all__ = [
     "load_images",
     "read_image",
     "readable",
+    "subset",
     "summarize",
 ]

@@ -73,8 +73,11 @@ def load_images(
     Args:
         source: A folder, a ``.csv``/``.parquet`` file, or a DataFrame (see above).
         valid_pct: Fraction of each class put in the valid split when the source has no
-            split. Each class with at least two images gets at least one valid and one
-            train image; a class with a single image goes to train. ``0`` puts all in train.
+            split, or has a train split but no valid one (``root/train`` + ``root/test``:
+            valid is then carved out of train, test is left alone, and a ``UserWarning``
+            and ``df.attrs["split_note"]`` say so). Each class with at least two images
+            gets at least one valid and one train image; a class with a single image goes
+            to train. ``0`` puts all in train.
         seed: Seed of the train/valid split; the same seed gives the same split.
         check: Decode every file to fill ``width``, ``height``, ``mode``, ``format`` and
             ``error``. ``False`` skips decoding (fast; those columns stay empty).
@@ -120,9 +123,13 @@ def load_images(
         table.loc[todo, "split"] = _stratified_split(
             table.loc[todo, "label"].tolist(), valid_pct=valid_pct, seed=seed
         )
+    note = _carve_valid(table, valid_pct=valid_pct, seed=seed)
     table = _sorted(table)
     table = _with_checks(table, check=check, max_pixels=max_pixels)
     table.attrs["source"] = described
+    if note:
+        table.attrs["split_note"] = note
+        warnings.warn(note, UserWarning, stacklevel=2)
     return table
 
 
@@ -298,6 +305,29 @@ def _stratified_split(labels: list[str], *, valid_pct: float, seed: int) -> list
         n_valid = min(max(int(np.floor(n * valid_pct + 0.5)), 1), n - 1)
         splits[rng.permutation(members)[:n_valid]] = "valid"
     return splits.tolist()
+
+
+def _carve_valid(table: pd.DataFrame, *, valid_pct: float, seed: int) -> str | None:
+    """Split ``valid`` out of ``train`` in place when the source has train but no valid.
+
+    A ``root/train`` + ``root/test`` folder is common; training needs a validation split and
+    the test split must stay untouched, so ``valid_pct`` of each class of train becomes
+    valid. Returns what was done, in words (None when nothing was).
+    """
+    splits = set(table["split"])
+    if "valid" in splits or "train" not in splits or valid_pct == 0:
+        return None
+    train = table["split"] == "train"
+    table.loc[train, "split"] = _stratified_split(
+        table.loc[train, "label"].tolist(), valid_pct=valid_pct, seed=seed
+    )
+    n_valid = int((table["split"] == "valid").sum())
+    return (
+        f"The source has no valid split: {n_valid} of {int(train.sum())} train images "
+        f"({valid_pct:.0%} of each class, seed {seed}) became valid"
+        + (", and test is left as it is." if "test" in splits else ".")
+        + " Pass valid_pct=… and seed=… to change this, or add a valid folder."
+    )
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:

@@ -217,3 +217,31 @@ def test_many_files_keep_their_own_results(tmp_path):
     assert df.loc[df["error"].notna(), "path"].map(lambda p: Path(p).name).tolist() == [
         "050_empty.jpg"
     ]
+
+
+def test_train_and_test_folders_get_a_valid_split_carved_from_train(tmp_path):
+    # root/train + root/test, no valid folder: training needs valid, and test stays as it is.
+    root = tmp_path / "r"
+    build_class_folder(root / "train", {"a": 10, "b": 5})
+    build_class_folder(root / "test", {"a": 2, "b": 2})
+    with pytest.warns(UserWarning, match="no valid split: 3 of 15 train images"):
+        df = load_images(root, check=False)
+    counts = df.groupby(["split", "label"]).size().to_dict()
+    assert counts == {
+        ("train", "a"): 8,
+        ("train", "b"): 4,
+        ("valid", "a"): 2,
+        ("valid", "b"): 1,
+        ("test", "a"): 2,
+        ("test", "b"): 2,
+    }
+    assert "test is left as it is" in df.attrs["split_note"]
+    assert df[df.split == "test"].path.str.contains("/test/").all()
+    with pytest.warns(UserWarning):
+        again = load_images(root, check=False, seed=42)
+    assert again.split.tolist() == df.split.tolist()
+
+
+def test_split_folders_with_valid_are_left_alone(split_folder):
+    df = load_images(split_folder, check=False)
+    assert "split_note" not in df.attrs
