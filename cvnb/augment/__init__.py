@@ -20,8 +20,9 @@ from __future__ import annotations
 from ._aspect import AspectAudit, audit_aspect
 from ._catalog import AUGMENTATIONS, ParamSpec, make_transform, transform_params
 from ._channel_stats import DatasetStats, dataset_stats
+from ._document import PIPELINE_FORMAT, PipelineFileError
 from ._explore import ExplorerSpecError, plan_pipeline, transform_catalog
-from ._files import PIPELINE_FORMAT, PipelineFileError, load_pipeline
+from ._files import load_pipeline
 from ._mix import MIX_MODES, mix_images
 from ._pipeline import Pipeline, make_pipeline, seed_compose
 from ._presets import DOMAIN_PRESETS, PRESET_NOTES, PRESETS, preset

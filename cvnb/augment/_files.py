@@ -1,75 +1,20 @@
-"""Pipelines as files (versioned JSON around albumentations' serialization) and as code.
+"""Pipeline files: :func:`load_pipeline` reads what :meth:`Pipeline.save` writes.
 
-A file is ``{"cvnb_pipeline": 1, "size", "policy", "fill", "mix", "mix_alpha",
-"train": A.to_dict(train), "valid": A.to_dict(valid)}``: the notebook, a training script
-and the model card (the ONNX metadata) share it.
+The document format itself (versioned JSON around albumentations' serialization) lives in
+``_document.py``, below the pipeline.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
-import tempfile
-import warnings
 from pathlib import Path
-from typing import Any
 
-import albumentations as A
-from albumentations.core.serialization import SERIALIZABLE_REGISTRY
-
+from ._document import PipelineFileError
 from ._pipeline import Pipeline
-from ._resize import resize_steps
+from ._presets import DOMAIN_PRESETS, PRESETS
 
-__all__ = [
-    "PIPELINE_FORMAT",
-    "PipelineFileError",
-    "load_pipeline",
-    "pipeline_code",
-    "pipeline_from_dict",
-    "pipeline_to_dict",
-    "save_pipeline",
-]
-
-#: Version of the pipeline file format this cvnb writes and reads.
-PIPELINE_FORMAT = 1
-_KEY = "cvnb_pipeline"
-
-
-class PipelineFileError(ValueError):
-    """A pipeline file (or document) that cannot be loaded; the message says why and what
-    to do about it."""
-
-
-def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
-    """The JSON-ready document of ``pipeline`` (see the module docstring)."""
-    fill = pipeline.fill
-    return {
-        _KEY: PIPELINE_FORMAT,
-        "size": pipeline.size,
-        "policy": pipeline.policy,
-        "fill": list(fill) if isinstance(fill, tuple) else fill,
-        "mix": pipeline.mix,
-        "mix_alpha": pipeline.mix_alpha,
-        "train": _json(A.to_dict(pipeline.train)),
-        "valid": _json(A.to_dict(pipeline.valid)),
-    }
-
-
-def save_pipeline(pipeline: Pipeline, path: str | os.PathLike) -> Path:
-    """Write ``pipeline`` to ``path`` as JSON, atomically; parent folders are created."""
-    path = Path(path)
-    text = json.dumps(pipeline_to_dict(pipeline), indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+__all__ = ["load_pipeline"]
 
 
 def load_pipeline(path: str | os.PathLike) -> Pipeline:
@@ -85,8 +30,6 @@ def load_pipeline(path: str | os.PathLike) -> Pipeline:
     """
     path = Path(path)
     if not path.exists():
-        from ._presets import DOMAIN_PRESETS, PRESETS
-
         raise PipelineFileError(
             f"no pipeline file at {str(path)!r}: save one with pipeline.save(path), or use a "
             f"preset name ({', '.join((*PRESETS, *DOMAIN_PRESETS))})"
@@ -103,216 +46,4 @@ def load_pipeline(path: str | os.PathLike) -> Pipeline:
             f"{str(path)!r} is not JSON{where}: a pipeline file is the JSON that "
             "Pipeline.save writes; re-save it from the pipeline (or the explorer)"
         ) from err
-    return pipeline_from_dict(document, source=str(path))
-
-
-def pipeline_from_dict(document: Any, *, source: str = "the pipeline document") -> Pipeline:
-    """Rebuild a :class:`Pipeline` from :func:`pipeline_to_dict`'s document.
-
-    Raises:
-        PipelineFileError: See :func:`load_pipeline`.
-    """
-    if not isinstance(document, dict) or _KEY not in document:
-        raise PipelineFileError(
-            f"{source} is not a cvnb pipeline (no {_KEY!r} key): write pipelines with "
-            "Pipeline.save, e.g. cvnb.augment.preset('medium').save(path)"
-        )
-    version = document[_KEY]
-    if version != PIPELINE_FORMAT:
-        newer = isinstance(version, int) and version > PIPELINE_FORMAT
-        raise PipelineFileError(
-            f"{source} has pipeline format {version!r}, this cvnb reads format "
-            f"{PIPELINE_FORMAT}: "
-            + ("upgrade cvnb to read it" if newer else "re-save it with Pipeline.save")
-        )
-    missing = [k for k in ("size", "policy", "train", "valid") if k not in document]
-    if missing:
-        raise PipelineFileError(f"{source} lacks {missing}; re-save it with Pipeline.save")
-    settings = {
-        "size": document["size"],
-        "policy": document["policy"],
-        "fill": document.get("fill", 0),
-        "mix": document.get("mix"),
-        "mix_alpha": document.get("mix_alpha", 0.4),
-    }
-    try:
-        Pipeline([], **settings)  # validates the settings alone
-    except (TypeError, ValueError) as err:
-        raise PipelineFileError(f"{source}: {err}") from err
-    train = _compose(document["train"], "train", source)
-    valid = _compose(document["valid"], "valid", source)
-    k = _check_resize(train, valid, settings, source)
-    normalize = list(valid.transforms[k:])
-    head = train.transforms[k : k + len(normalize)]
-    if [_spec(t) for t in head] != [_spec(t) for t in normalize]:
-        raise PipelineFileError(
-            f"{source}: the steps after the resize in 'valid' "
-            f"({[type(t).__name__ for t in normalize]}) must also follow it in 'train': "
-            "what validation and export do to an image, training must do too"
-        )
-    try:
-        return Pipeline(train.transforms[k + len(normalize) :], normalize=normalize, **settings)
-    except (TypeError, ValueError) as err:
-        raise PipelineFileError(f"{source}: {err}") from err
-
-
-def pipeline_code(pipeline: Pipeline) -> str:
-    """Python source that rebuilds ``pipeline`` with :func:`make_pipeline`.
-
-    Arguments equal to a transform's defaults are left out, so the code reads like
-    hand-written albumentations.
-    """
-    lines = ["import albumentations as A", "", "from cvnb.augment import make_pipeline", ""]
-    lines.append("pipeline = make_pipeline(")
-    lines.append(_code_list(pipeline.transforms, 4) + ",")
-    lines.append(f"    size={pipeline.size!r},")
-    lines.append(f"    policy={pipeline.policy!r},")
-    if pipeline.policy == "letterbox" or pipeline.fill != 0:
-        lines.append(f"    fill={pipeline.fill!r},")
-    if pipeline.normalize:
-        lines.append(f"    normalize={_code_list(pipeline.normalize, 4).lstrip()},")
-    if pipeline.mix is not None:
-        lines.append(f"    mix={pipeline.mix!r},")
-        lines.append(f"    mix_alpha={pipeline.mix_alpha!r},")
-    lines.append(")")
-    return "\n".join(lines) + "\n"
-
-
-# -- helpers ---------------------------------------------------------------------------
-
-
-def _json(value: Any) -> Any:
-    """Tuples to lists, numpy scalars to Python: what a JSON round trip would give."""
-    return json.loads(json.dumps(value, default=_default))
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} {value!r} into a pipeline file")
-
-
-def _spec(transform: Any) -> Any:
-    return _json(transform.to_dict_private())
-
-
-def _compose(part: Any, name: str, source: str) -> A.Compose:
-    if not isinstance(part, dict) or not isinstance(part.get("transform"), dict):
-        raise PipelineFileError(
-            f"{source}: {name!r} is not an albumentations document "
-            "({'__version__': …, 'transform': {…}}); re-save the pipeline with Pipeline.save"
-        )
-    _check_nodes(part["transform"], name, source, part.get("__version__"))
-    with warnings.catch_warnings():
-        # albumentations 2.0.8 writes PadIfNeeded's inherited 'padding' and then warns on
-        # reading it back; unknown arguments were already looked for in _check_nodes.
-        warnings.filterwarnings("ignore", message=".*are not valid for transform")
-        try:
-            compose = A.from_dict(part)
-        except (KeyError, TypeError, ValueError) as err:
-            raise PipelineFileError(f"{source}: {name!r} cannot be built: {err}") from err
-    if not isinstance(compose, A.Compose):
-        raise PipelineFileError(f"{source}: {name!r} must be an A.Compose")
-    return compose
-
-
-def _check_nodes(node: Any, name: str, source: str, version: Any) -> None:
-    cls = node.get("__class_fullname__") if isinstance(node, dict) else None
-    if not isinstance(cls, str):
-        raise PipelineFileError(f"{source}: a step in {name!r} has no '__class_fullname__'")
-    if cls not in SERIALIZABLE_REGISTRY:
-        raise PipelineFileError(
-            f"{source}: unknown transform {cls!r} in {name!r}: albumentations "
-            f"{A.__version__} has no transform of that name (the file says it was written "
-            f"with albumentations {version}); fix the name or rebuild the pipeline"
-        )
-    children = node.get("transforms")
-    if isinstance(children, list):
-        for child in children:
-            _check_nodes(child, name, source, version)
-        return
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            built = A.from_dict({"transform": node})
-    except (TypeError, ValueError) as err:
-        raise PipelineFileError(f"{source}: bad parameters for {cls} in {name!r}: {err}") from err
-    # Arguments the transform would not write itself are ones it does not know (a typo, or
-    # another albumentations version); albumentations only warns about them.
-    unknown = sorted(set(node) - set(built.to_dict_private()))
-    if unknown:
-        raise PipelineFileError(
-            f"{source}: unknown parameter(s) {unknown} for {cls} in {name!r} (albumentations "
-            f"{A.__version__}); remove or rename them"
-        )
-
-
-def _check_resize(train: A.Compose, valid: A.Compose, settings: dict, source: str) -> int:
-    args = (settings["size"], settings["policy"])
-    for compose, crop, name in ((train, "random", "train"), (valid, "center", "valid")):
-        expected = resize_steps(*args, fill=settings["fill"], crop=crop)
-        found = compose.transforms[: len(expected)]
-        if [_spec(t) for t in found] != [_spec(t) for t in expected]:
-            raise PipelineFileError(
-                f"{source}: {name!r} does not start with the recorded resize policy "
-                f"({settings['policy']!r} to {settings['size']} px: "
-                f"{[type(t).__name__ for t in expected]}); the policy must be cvnb's so "
-                "training, validation and export agree. Rebuild the pipeline with "
-                "make_pipeline(...) and save it again"
-            )
-    return len(resize_steps(*args, fill=settings["fill"]))
-
-
-def _code_list(steps: list, indent: int) -> str:
-    pad = " " * indent
-    if not steps:
-        return f"{pad}[]"
-    inner = "".join(f"{pad}    {_code(s, indent + 4)},\n" for s in steps)
-    return f"{pad}[\n{inner}{pad}]"
-
-
-def _code(step: Any, indent: int) -> str:
-    spec = step.to_dict_private()
-    name = spec.pop("__class_fullname__")
-    cls = SERIALIZABLE_REGISTRY.get(name, type(step))
-    prefix = "A." if getattr(A, name, None) is cls else f"{type(step).__module__}."
-    if "transforms" in spec:
-        children = _code_list(list(step.transforms), indent).lstrip()
-        rest = ", ".join(f"{k}={v!r}" for k, v in spec.items() if k != "transforms")
-        return f"{prefix}{name}({children}{', ' + rest if rest else ''})"
-    defaults = _defaults(cls)
-    args = [
-        f"{k}={_plain_repr(v)}"
-        for k, v in spec.items()
-        if k not in defaults or _json(defaults[k]) != _json(v)
-    ]
-    return f"{prefix}{name}({', '.join(args)})"
-
-
-def _defaults(cls: type) -> dict[str, Any]:
-    """What a default-constructed transform records (None for classes that need arguments)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cls().to_dict_private()
-    except (TypeError, ValueError):
-        return {
-            k: p.default
-            for k, p in inspect.signature(cls.__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty
-        }
-
-
-def _plain_repr(value: Any) -> str:
-    return repr(_python(value))
-
-
-def _python(value: Any) -> Any:
-    """numpy scalars to Python, containers kept (tuples stay tuples, as in the signature)."""
-    if isinstance(value, dict):
-        return {k: _python(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_python(v) for v in value)
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
+    return Pipeline.from_dict(document, source=str(path))

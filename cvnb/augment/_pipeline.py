@@ -1,7 +1,8 @@
 """A Pipeline: the resize policy, deterministic normalization and random augmentation, as
 two albumentations ``Compose`` objects (train and valid) plus the batch-level mix setting.
 
-Pure logic (DESIGN.md §2). Files and code generation live in ``_files.py``.
+Pure logic. The pipeline carries its own serialisation (``_document.py``, the versioned
+JSON document, and ``_code.py``, the pipeline as source); ``_files.py`` reads files back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import albumentations as A
 import numpy as np
 from PIL import Image
 
+from ._code import pipeline_code
+from ._document import PipelineFileError, pipeline_arguments, pipeline_document, write_document
 from ._mix import check_mix, mix_images
 from ._resize import Fill, canonical_policy, check_fill, check_size, resize_steps
 
@@ -201,31 +204,31 @@ class Pipeline:
             raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
         return self.train if split == "train" else self.valid
 
-    # -- files and code (see _files.py) ------------------------------------------------
+    # -- files and code ----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned, JSON-ready document that :meth:`save` writes."""
-        from ._files import pipeline_to_dict
-
-        return pipeline_to_dict(self)
+        return pipeline_document(self)
 
     @classmethod
-    def from_dict(cls, document: Any) -> Pipeline:
-        """Rebuild a pipeline from :meth:`to_dict`'s document (PipelineFileError if bad)."""
-        from ._files import pipeline_from_dict
+    def from_dict(cls, document: Any, *, source: str = "the pipeline document") -> Pipeline:
+        """Rebuild a pipeline from :meth:`to_dict`'s document.
 
-        return pipeline_from_dict(document)
+        Raises:
+            PipelineFileError: The document is not a valid pipeline; the message says why.
+        """
+        arguments = pipeline_arguments(document, source=source)
+        try:
+            return cls(**arguments)
+        except (TypeError, ValueError) as err:
+            raise PipelineFileError(f"{source}: {err}") from err
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the pipeline as a JSON file (atomically); :func:`load_pipeline` reads it."""
-        from ._files import save_pipeline
-
-        return save_pipeline(self, path)
+        return write_document(self.to_dict(), path)
 
     def to_code(self) -> str:
         """Python source that rebuilds this pipeline with :func:`make_pipeline`."""
-        from ._files import pipeline_code
-
         return pipeline_code(self)
 
     # -- display -----------------------------------------------------------------------
