@@ -30,7 +30,7 @@ from cvnb.augment._explore import (
 )
 from cvnb.augment._preview import PreviewSession, sample_images
 from cvnb.widgets._assets import asset_path, widget_css
-from cvnb.widgets._image_grid import _report_errors
+from cvnb.widgets._base import dispatch_action, report_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,20 +167,9 @@ class AugmentationExplorer(anywidget.AnyWidget):
             self._update(redraw=change["name"] in _DRAW_TRAITS)
 
     @traitlets.observe("action")
-    @_report_errors
+    @report_errors
     def _on_action(self, change: Any) -> None:
-        request = dict(change["new"])
-        if not request:
-            return
-        try:
-            if request.get("kind") == "save":
-                self.save()
-            elif request.get("kind") == "preset":
-                self.set_pipeline(str(request.get("name")))
-            else:
-                raise ValueError(f"unknown action {request.get('kind')!r}; use save or preset")
-        finally:
-            self.action = {}
+        dispatch_action(self, change["new"], {"save": (), "preset": ("name",)})
 
     # ---------------------------------------------------------------------- API
     @property
@@ -189,6 +178,10 @@ class AugmentationExplorer(anywidget.AnyWidget):
         if self._plan is None:
             raise ValueError(f"no valid pipeline yet: {self.error}")
         return self._plan.pipeline()
+
+    def preset(self, name: str) -> None:
+        """Show the preset ``name`` at the current size, policy and fill (the preset menu)."""
+        self.set_pipeline(str(name))
 
     def set_pipeline(self, pipeline: Pipeline | str | os.PathLike[str]) -> None:
         """Show another pipeline: a :class:`~cvnb.augment.Pipeline`, a preset name (built

@@ -11,9 +11,8 @@ import traitlets
 
 from cvnb.train._freeze import UnfreezeSchedule, apply_freeze, layer_table
 from cvnb.train._widget_support import preview_freeze, schedule_from_epochs
-from cvnb.widgets._actions import dispatch_action
 from cvnb.widgets._assets import asset_path, widget_css
-from cvnb.widgets._image_grid import _report_errors
+from cvnb.widgets._base import dispatch_action, report_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,18 +163,18 @@ class LayerFreezeWidget(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ observers
     @traitlets.observe(*_SETTINGS)
-    @_report_errors
+    @report_errors
     def _on_settings(self, change: Any) -> None:
         if self._ready:
             self._refresh()
 
-    @_report_errors
+    @report_errors
     def _follow_lr(self, change: Any) -> None:
         if change["new"] > 0:
             self.base_lr = change["new"]
 
     @traitlets.observe("action")
-    @_report_errors
+    @report_errors
     def _on_action(self, change: Any) -> None:
         dispatch_action(self, change["new"], _ACTIONS)
 

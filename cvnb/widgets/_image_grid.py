@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -11,6 +10,7 @@ import traitlets
 
 from cvnb.data import encode_thumbnail
 from cvnb.widgets._assets import asset_path, widget_css
+from cvnb.widgets._base import report_errors
 
 if TYPE_CHECKING:
     import os
@@ -33,19 +33,6 @@ def _length_error(n_images: int, name: str, n_values: int) -> traitlets.TraitErr
         "per image, or none. To replace images and their labels together, assign them "
         "inside `with grid.hold_trait_notifications():`."
     )
-
-
-def _report_errors(handler: _F) -> _F:
-    """Route an observer's exception to the widget's ``error`` trait instead of losing it."""
-
-    @functools.wraps(handler)
-    def wrapper(self: ImageGrid, change: Any) -> None:
-        try:
-            handler(self, change)
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    return wrapper  # type: ignore[return-value]
 
 
 class ImageGrid(anywidget.AnyWidget):
@@ -135,7 +122,7 @@ class ImageGrid(anywidget.AnyWidget):
         return proposal["value"]
 
     @traitlets.observe("images")
-    @_report_errors
+    @report_errors
     def _on_images(self, change: Any) -> None:
         # A selection refers to the previous images; indices past the new end are dropped.
         self.selected = [i for i in self.selected if i < len(change["new"])]

@@ -13,7 +13,7 @@ import pandas as pd
 import traitlets
 
 from cvnb.widgets._assets import asset_path, widget_css
-from cvnb.widgets._image_grid import _report_errors
+from cvnb.widgets._base import dispatch_action, report_errors
 from cvnb.widgets._inspector_pages import (
     ALL,
     ANY,
@@ -39,7 +39,13 @@ __all__ = ["DatasetInspectorWidget", "inspect_dataset"]
 
 REASON = "inspector"
 DEFAULT_JOURNAL_NAME = "cleaning_journal.jsonl"
-_ACTIONS = ("exclude", "keep", "relabel", "undo")
+# Action kinds the browser sends, with the request keys passed to the method of that name.
+_ACTIONS = {
+    "exclude": ("index",),
+    "keep": ("index",),
+    "relabel": ("index", "label"),
+    "undo": ("index?",),
+}
 
 
 class DatasetInspectorWidget(anywidget.AnyWidget):
@@ -199,39 +205,33 @@ class DatasetInspectorWidget(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ observers
     @traitlets.observe("label_filter", "split_filter", "issue_filter", "flagged_only", "page_size")
-    @_report_errors
+    @report_errors
     def _on_filter(self, change: Any) -> None:
         if self._ready:
             self._refilter()
 
     @traitlets.observe("page")
-    @_report_errors
+    @report_errors
     def _on_page(self, change: Any) -> None:
         if self._ready:
             self._show_page()
 
     @traitlets.observe("thumb_size")
-    @_report_errors
+    @report_errors
     def _on_thumb_size(self, change: Any) -> None:
         if self._ready:
             self._cache = ThumbnailCache(max_size=2 * change["new"])
             self._show_page()
 
     @traitlets.observe("show_plots")
-    @_report_errors
+    @report_errors
     def _on_show_plots(self, change: Any) -> None:
         self._refresh_plot()
 
     @traitlets.observe("action")
-    @_report_errors
+    @report_errors
     def _on_action(self, change: Any) -> None:
-        request = change["new"]
-        if not request:
-            return
-        try:
-            self._perform(dict(request))
-        finally:
-            self.action = {}
+        dispatch_action(self, change["new"], _ACTIONS, clear_error=True)
 
     # ---------------------------------------------------------------- actions (API)
     def exclude(self, index: Any, *, reason: str = REASON) -> dict[str, Any]:
@@ -284,20 +284,6 @@ class DatasetInspectorWidget(anywidget.AnyWidget):
         )
         self._after_decision()
         return entry  # type: ignore[return-value]
-
-    def _perform(self, request: dict[str, Any]) -> None:
-        kind = request.get("kind")
-        if kind not in _ACTIONS:
-            raise ValueError(f"action kind {kind!r} is not one of {list(_ACTIONS)}.")
-        if kind == "undo":
-            self.undo(request.get("index"))
-        elif "index" not in request:
-            raise ValueError(f"action {kind!r} needs an 'index' (an item's index).")
-        elif kind == "relabel":
-            self.relabel(request["index"], request.get("label", ""))
-        else:
-            getattr(self, kind)(request["index"])
-        self.error = ""
 
     def _row_context(self, index: Any) -> tuple[str, str | None, float | None]:
         """(path, issue, score) of a row: the issue it is reviewed for, and its score."""

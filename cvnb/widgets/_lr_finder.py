@@ -12,9 +12,8 @@ from fastai.callback.core import Callback
 
 from cvnb.train import SUGGESTION_METHODS, LRFinderResult, find_lr
 from cvnb.train._freeze import apply_freeze
-from cvnb.widgets._actions import dispatch_action
 from cvnb.widgets._assets import asset_path, widget_css
-from cvnb.widgets._image_grid import _report_errors
+from cvnb.widgets._base import dispatch_action, report_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,7 +140,7 @@ class LRFinderWidget(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ observers
     @traitlets.observe("action")
-    @_report_errors
+    @report_errors
     def _on_action(self, change: Any) -> None:
         dispatch_action(self, change["new"], _ACTIONS)
 

@@ -140,7 +140,7 @@ def test_browser_actions_save_and_load_presets(explorer, tmp_path):
     explorer.action = {"kind": "save", "seq": 3}
     assert "save_path" in explorer.error and explorer.action == {}
     explorer.action = {"kind": "explode", "seq": 4}
-    assert "unknown action" in explorer.error
+    assert "not one of" in explorer.error
 
 
 def test_mix_changes_remix_without_redrawing(explorer):

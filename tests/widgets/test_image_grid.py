@@ -194,20 +194,6 @@ def test_layout_traits_are_validated():
         ImageGrid(thumb_size=4)
 
 
-def test_observer_errors_go_to_the_error_trait():
-    from cvnb.widgets._image_grid import _report_errors
-
-    class FaultyGrid(ImageGrid):
-        @traitlets.observe("columns")
-        @_report_errors
-        def _on_columns(self, change):
-            raise RuntimeError(f"cannot lay out {change['new']} columns")
-
-    grid = FaultyGrid()
-    grid.columns = 3  # must not raise into the caller
-    assert grid.error == "RuntimeError: cannot lay out 3 columns"
-
-
 def test_esm_and_css_are_loaded_from_the_assets():
     grid = ImageGrid()
     source = asset_path("image_grid.js").read_text(encoding="utf-8")

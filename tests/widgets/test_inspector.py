@@ -265,7 +265,7 @@ def test_bad_requests_go_to_the_error_trait(widget, journal):
     widget.action = {"kind": "relabel", "index": 0, "label": ""}
     assert "non-empty class name" in widget.error
     widget.action = {"kind": "exclude"}
-    assert "needs an 'index'" in widget.error
+    assert "needs 'index'" in widget.error
     assert not journal.path.exists()
     widget.action = {"kind": "keep", "index": 0}
     assert widget.error == "" and len(journal) == 1
