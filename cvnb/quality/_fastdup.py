@@ -28,7 +28,7 @@ import pandas as pd
 
 from ._fastdup_map import build_table, read_outputs
 from ._report import ISSUES, QualityReport, issue_summary
-from ._scan import DEFAULT_THRESHOLDS
+from ._thresholds import DEFAULT_THRESHOLDS, resolve_thresholds
 
 __all__ = [
     "FASTDUP_PYTHON_ENV",
@@ -47,7 +47,7 @@ _BUILTIN_HINT = (
 )
 
 #: Defaults of the fastdup engine: flag when the score is below the value, as in
-#: :data:`cvnb.quality._scan.DEFAULT_THRESHOLDS`. Where fastdup has its own default, it is
+#: :data:`cvnb.quality._thresholds.DEFAULT_THRESHOLDS`. Where fastdup has its own default, it is
 #: used (mapped onto the score); the rest are the built-in engine's.
 FASTDUP_THRESHOLDS: dict[str, float] = {
     **{k: DEFAULT_THRESHOLDS[k] for k in (*ISSUES, "class_imbalance", "grayscale_colour_share")},
@@ -260,8 +260,6 @@ def scan_fastdup(
 
 
 def _resolve(thresholds: dict[str, float] | None) -> dict[str, float]:
-    from ._scan import resolve_thresholds  # _scan imports this module lazily, not at load
-
     return resolve_thresholds(thresholds, FASTDUP_THRESHOLDS, engine="fastdup")
 
 

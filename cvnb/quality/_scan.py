@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._embed import make_embedder
+from ._fastdup import scan_fastdup
 from ._hashes import (
     adaptive_cosine,
     adaptive_hash_bits,
@@ -23,34 +25,15 @@ from ._hashes import (
 )
 from ._image_stats import STAT_COLUMNS, class_imbalance, stat_scores
 from ._measure import FEATURE_VERSION, Measured, measure_all
+from ._neighbors import nearest_neighbors
 from ._report import ISSUES, QualityReport, issue_summary
 from ._scan_cache import open_cache
+from ._semantic import label_issue_scores, outlier_scores
+from ._thresholds import DEFAULT_THRESHOLDS, resolve_thresholds
 
-__all__ = ["DEFAULT_THRESHOLDS", "ENGINES", "scan_quality"]
+__all__ = ["DEFAULT_THRESHOLDS", "ENGINES", "resolve_thresholds", "scan_quality"]
 
 ENGINES = ("builtin", "fastdup")
-
-#: Default thresholds: an image is flagged for an issue when its score is below the value.
-#: The extra keys shape scores rather than cut them (see :func:`scan_quality`).
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "unreadable": 0.5,
-    "exact_duplicate": 0.5,
-    "near_duplicate": 0.04,
-    "leakage": 0.04,
-    "dark": 0.2,
-    "bright": 0.2,
-    "blurry": 0.4,
-    "low_information": 0.3,
-    "odd_size": 0.55,
-    "odd_aspect": 0.55,
-    "grayscale": 0.05,
-    "outlier": 0.5,
-    "label_issue": 0.2,
-    "class_imbalance": 0.2,
-    "near_duplicate_hash_bits": 10,
-    "near_duplicate_layout": 0.98,
-    "grayscale_colour_share": 0.5,
-}
 _NEIGHBOURS = 10  # embedding neighbours examined per image for near-duplicate pairs
 _OUTLIER_K = 5
 
@@ -134,7 +117,10 @@ def scan_quality(
             used when present), such as :func:`cvnb.data.load_images` returns. Its index
             must be unique; the report keeps it.
         engine: ``"builtin"`` or ``"fastdup"`` (needs ``pip install cvnb[fastdup]``;
-            ``engine_kwargs`` go to it).
+            ``engine_kwargs`` go to it). The fastdup engine honours ``seed`` and
+            ``workers`` (as its ``threads``) and rejects ``embedder``, ``cache`` and
+            ``chunk_size`` other than their defaults (fastdup has its own model, no cache
+            and no chunks).
         thresholds: Overrides of :data:`DEFAULT_THRESHOLDS` (``leakage`` follows
             ``near_duplicate``).
         embedder: An :class:`~cvnb.quality._embed.Embedder` (default: ``make_embedder()``,
@@ -163,9 +149,12 @@ def scan_quality(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     if engine == "fastdup":
-        from ._fastdup import scan_fastdup
-
-        return scan_fastdup(df, thresholds=thresholds, progress=progress, **engine_kwargs)
+        _check_fastdup_arguments(embedder, cache, chunk_size, workers, engine_kwargs)
+        if workers is not None:
+            engine_kwargs["threads"] = workers
+        return scan_fastdup(
+            df, thresholds=thresholds, progress=progress, seed=seed, **engine_kwargs
+        )
     if engine_kwargs:
         raise TypeError(f"scan_quality got unexpected arguments {sorted(engine_kwargs)}.")
     _check_table(df)
@@ -173,8 +162,6 @@ def scan_quality(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
     if embedder is None:
-        from ._embed import make_embedder
-
         embedder = make_embedder()
     embedder = embedder or None
     started = time.perf_counter()
@@ -209,31 +196,27 @@ def scan_quality(
     )
 
 
-def resolve_thresholds(
-    thresholds: dict[str, float] | None,
-    defaults: dict[str, float] | None = None,
-    *,
-    engine: str = "builtin",
-) -> dict[str, float]:
-    """``defaults`` (:data:`DEFAULT_THRESHOLDS`) updated with ``thresholds``, checked."""
-    defaults = DEFAULT_THRESHOLDS if defaults is None else defaults
-    given = dict(thresholds or {})
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(
-            f"Unknown thresholds {unknown} for the {engine} engine; the keys are "
-            f"{sorted(defaults)}."
+def _check_fastdup_arguments(
+    embedder: Any, cache: Any, chunk_size: int, workers: int | None, kwargs: dict[str, Any]
+) -> None:
+    """Refuse built-in-only arguments with the fastdup engine (it would ignore them)."""
+    ignored = [
+        name
+        for name, given in (
+            ("embedder", embedder is not None),
+            ("cache", cache is not True),
+            ("chunk_size", chunk_size != 256),
         )
-    if "leakage" in given:
+        if given
+    ]
+    if ignored:
         raise ValueError(
-            "leakage has no threshold of its own: it flags near-duplicate groups that span "
-            "splits; set thresholds['near_duplicate'] instead."
+            f"engine='fastdup' cannot use {', '.join(ignored)}: fastdup computes its own "
+            "embeddings in one pass without cvnb's cache. Leave them out, or use "
+            "engine='builtin'."
         )
-    th = {**defaults, **{k: float(v) for k, v in given.items()}}
-    th["leakage"] = th["near_duplicate"]
-    if "near_duplicate_hash_bits" in th:
-        th["near_duplicate_hash_bits"] = int(th["near_duplicate_hash_bits"])
-    return th
+    if workers is not None and "threads" in kwargs:
+        raise ValueError("Give workers or threads with engine='fastdup', not both.")
 
 
 def _check_table(df: pd.DataFrame) -> None:
@@ -283,16 +266,12 @@ def _score(
     faint = flags["dark"][rows] | flags["bright"][rows]
     views = []
     if len(rows) >= 2:
-        from ._neighbors import nearest_neighbors
-
         layouts = layout_vectors(m.layouts[rows])
         sims, idx = nearest_neighbors(layouts, _NEIGHBOURS)
         cut = adaptive_cosine(sims[content, 0], th["near_duplicate_layout"])
         views.append((layouts, idx, cut, content))
         info["near_duplicate_layout_used"] = round(cut, 4)
     if emb is not None and len(rows) >= 2:
-        from ._semantic import label_issue_scores, outlier_scores
-
         sims, idx = nearest_neighbors(emb, _NEIGHBOURS)
         cut = adaptive_cosine(sims[content & ~faint, 0], 1.0 - th["near_duplicate"])
         views.append((emb, idx, cut, content & ~faint))

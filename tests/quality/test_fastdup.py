@@ -116,6 +116,17 @@ def test_bad_arguments(digits_subset):
         scan_fastdup(digits_subset.head(3), thresholds={"leakage": 0.2})
 
 
+def test_scan_quality_fastdup_refuses_builtin_only_arguments(digits_subset):
+    from cvnb.quality._scan import scan_quality
+
+    df = digits_subset.head(3)
+    for extra in ({"embedder": False}, {"cache": False}, {"chunk_size": 8}):
+        with pytest.raises(ValueError, match=f"cannot use {next(iter(extra))}"):
+            scan_quality(df, engine="fastdup", **extra)
+    with pytest.raises(ValueError, match="workers or threads"):
+        scan_quality(df, engine="fastdup", workers=2, threads=2)
+
+
 # --- mapping: needs fastdup ------------------------------------------------------------
 
 
