@@ -180,7 +180,8 @@ def test_apply_journal_on_a_real_table(digits_subset, tmp_path):
     journal.keep(df["path"].iloc[11])  # reviewed again: the latest decision (keep) wins
     journal.exclude("/elsewhere/not-in-this-table.png")
 
-    clean = apply_journal(df, journal.path)  # a path works as well as a Journal
+    with pytest.warns(UserWarning, match="1 journal decision"):
+        clean = apply_journal(df, journal.path)  # a path works as well as a Journal
     assert len(clean) == len(df) - 3
     assert not set(excluded) & set(clean["path"])
     assert df["path"].iloc[11] in set(clean["path"])
@@ -192,10 +193,12 @@ def test_apply_journal_on_a_real_table(digits_subset, tmp_path):
     assert len(df) == 400 and "original_label" not in df.columns, "the input is not changed"
     assert _digest(df["path"]) == before, "no image file is touched"
 
-    twice = apply_journal(clean, journal)
+    with pytest.warns(UserWarning):
+        twice = apply_journal(clean, journal)
     pd.testing.assert_frame_equal(twice, clean)
 
     journal.undo(df["path"].iloc[10])
+    journal.undo("/elsewhere/not-in-this-table.png")
     assert (apply_journal(df, journal)["label"] == df["label"].drop([0, 5, 250])).all()
 
 
@@ -223,3 +226,26 @@ def test_apply_journal_errors(tmp_path):
         apply_journal(pd.DataFrame({"path": ["a.png"]}), journal)
     empty = apply_journal(pd.DataFrame({"path": ["a.png"]}), tmp_path / "missing.jsonl")
     assert empty["path"].tolist() == ["a.png"]
+
+
+def test_apply_journal_warns_when_the_dataset_moved_and_reroot_matches_again(tmp_path):
+    old, new = tmp_path / "old" / "pets", tmp_path / "new" / "data" / "pets"
+    names = ["train/cat/a.png", "train/dog/b.png", "valid/cat/c.png"]
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.exclude(old / names[0])
+    journal.relabel(old / names[1], "cat")
+    moved = pd.DataFrame({"path": [str(new / n) for n in names], "label": ["cat", "dog", "cat"]})
+
+    with pytest.warns(UserWarning, match=r"2 journal decision\(s\).*reroot=") as caught:
+        stale = apply_journal(moved, journal)
+    guess = {str(old.parent): str(new.parent)}  # the shortest prefixes that differ
+    assert f"reroot={guess!r}" in str(caught[0].message)
+    assert len(stale) == 3 and stale.attrs["journal"]["unmatched"] == 2
+
+    assert apply_journal(moved, journal, reroot=guess).equals(
+        apply_journal(moved, journal, reroot={old: new})
+    )
+    clean = apply_journal(moved, journal, reroot={old: new})
+    assert clean["path"].tolist() == [str(new / names[1]), str(new / names[2])]
+    assert clean["label"].tolist() == ["cat", "cat"]
+    assert clean.attrs["journal"]["unmatched"] == 0
