@@ -33,6 +33,7 @@ from ._fastdup import (
 )
 from ._journal import DECISIONS, Journal, JournalError
 from ._neighbors import nearest_neighbors
+from ._pages import default_journal_path
 from ._report import ISSUE_DESCRIPTIONS, ISSUES, RANKED_ISSUES, QualityReport
 from ._scan import DEFAULT_THRESHOLDS, ENGINES, scan_quality
 from ._score_scan import EVALUATION_COLUMNS, evaluate_scan, read_truth
@@ -55,6 +56,7 @@ __all__ = [
     "JournalError",
     "QualityReport",
     "apply_journal",
+    "default_journal_path",
     "evaluate_scan",
     "fastdup_available",
     "label_issue_scores",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -12,24 +11,24 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from cvnb.widgets._assets import asset_path, widget_css
-from cvnb.widgets._base import dispatch_action, report_errors
-from cvnb.widgets._inspector_pages import (
+from cvnb.quality._pages import (
     ALL,
     ANY,
-    ThumbnailCache,
+    check_journal_location,
     checked_table,
     class_balance,
     decision_counts,
-    figure_png,
+    default_journal_path,
     issue_columns,
     json_keys,
     page_items,
     page_starts,
     select_rows,
-    size_figure,
     worst_flagged,
 )
+from cvnb.widgets._assets import asset_path, widget_css
+from cvnb.widgets._base import dispatch_action, report_errors
+from cvnb.widgets._inspector_view import ThumbnailCache, figure_png, size_figure
 
 if TYPE_CHECKING:
     from cvnb.quality._journal import Journal
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["DatasetInspectorWidget", "inspect_dataset"]
 
 REASON = "inspector"
-DEFAULT_JOURNAL_NAME = "cleaning_journal.jsonl"
 # Action kinds the browser sends, with the request keys passed to the method of that name.
 _ACTIONS = {
     "exclude": ("index",),
@@ -146,6 +144,7 @@ class DatasetInspectorWidget(anywidget.AnyWidget):
 
         self._ready = False
         self._table = checked_table(report)
+        check_journal_location(getattr(journal, "path", journal), self._table)
         self._journal = journal if isinstance(journal, Journal) else Journal(journal)
         self._keys = json_keys(self._table.index)
         self._path_set = set(self._table["path"])
@@ -378,8 +377,9 @@ def inspect_dataset(
     Args:
         report: A :class:`cvnb.quality.QualityReport` (from ``scan_quality``), or its table.
         journal: A :class:`cvnb.quality.Journal`, or the path of a ``.jsonl``/``.csv``
-            journal file. Default: ``cleaning_journal.jsonl`` in the folder that holds all
-            the images (loaders ignore files there), created on the first decision.
+            journal file. Default: ``runs/clean/<image folder>-<hash>/cleaning_journal.jsonl``
+            under the working directory (:func:`cvnb.quality.default_journal_path`), created
+            on the first decision. Never inside the image folder: cvnb only reads images.
         **kwargs: Initial trait values, e.g. ``issue_filter="near_duplicate"``,
             ``page_size=24``, ``label_filter="cat"``.
 
@@ -387,7 +387,8 @@ def inspect_dataset(
         The :class:`DatasetInspectorWidget`; display it by leaving it last in a cell.
 
     Raises:
-        ValueError: If the report's table lacks the columns the inspector needs.
+        ValueError: If the report's table lacks the columns the inspector needs, or the
+            journal would be written inside the image folder.
 
     Example:
         >>> report = scan_quality(df)  # doctest: +SKIP
@@ -397,11 +398,3 @@ def inspect_dataset(
     if journal is None:
         journal = default_journal_path(checked_table(report))
     return DatasetInspectorWidget(report, journal, **kwargs)
-
-
-def default_journal_path(table: pd.DataFrame) -> Path:
-    """``cleaning_journal.jsonl`` in the deepest folder that contains every image."""
-    folders = {os.path.dirname(p) for p in table["path"]}
-    if not folders:
-        return Path.cwd() / DEFAULT_JOURNAL_NAME
-    return Path(os.path.commonpath(sorted(folders))) / DEFAULT_JOURNAL_NAME

@@ -14,10 +14,11 @@ import traitlets
 from PIL import Image, ImageFilter
 
 from cvnb.quality._journal import Journal
+from cvnb.quality._pages import default_journal_path
 from cvnb.quality._report import QualityReport
 from cvnb.widgets._assets import asset_path
-from cvnb.widgets._inspector import DatasetInspectorWidget, default_journal_path, inspect_dataset
-from cvnb.widgets._inspector_pages import ThumbnailCache, page_starts, select_rows
+from cvnb.widgets._inspector import DatasetInspectorWidget, inspect_dataset
+from cvnb.widgets._inspector_view import ThumbnailCache
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ISSUES = (
@@ -316,13 +317,29 @@ def test_size_plot_is_rendered_on_demand(widget):
     assert Image.open(io.BytesIO(png)).size == (720, 240)
 
 
-def test_default_journal_sits_beside_the_images(report_table, tmp_path):
-    expected = default_journal_path(report_table)
-    assert expected == tmp_path / "data" / "cleaning_journal.jsonl"
+def test_default_journal_goes_under_the_run_folder_never_beside_the_images(
+    report_table, tmp_path, monkeypatch
+):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     widget = inspect_dataset(report_table, show_plots=False, issue_filter="dark")
-    assert widget.journal_path == str(expected)
+    expected = default_journal_path(report_table)
+    assert expected.parts[:2] == ("runs", "clean")
+    assert Path(widget.journal_path) == work / expected
     widget.exclude(6)
-    assert expected.is_file()
+    assert (work / expected).is_file()
+    images = tmp_path / "data"
+    assert sorted(p.suffix for p in images.iterdir()) == [".png"] * N  # nothing written there
+
+
+def test_a_journal_inside_the_image_folder_is_refused(report_table, tmp_path):
+    inside = tmp_path / "data" / "journal.jsonl"
+    with pytest.raises(ValueError, match="inside the image folder"):
+        inspect_dataset(report_table, inside)
+    with pytest.raises(ValueError, match="inside the image folder"):
+        inspect_dataset(report_table, Journal(tmp_path / "data" / "sub" / "j.csv"))
+    assert not inside.exists()
 
 
 def test_esm_and_css_are_loaded(widget):
@@ -367,25 +384,6 @@ def test_on_a_real_scan(tmp_path, journal):
 
 
 # ------------------------------------------------------------------ pure page logic
-
-
-def test_page_starts_keep_groups_whole():
-    assert page_starts(np.full(10, -1), 4).tolist() == [0, 4, 8, 10]
-    assert page_starts(np.array([], dtype=int), 4).tolist() == [0, 0]
-    groups = np.array([0, 0, 0, 1, 1, 1, -1, 2, 2])
-    assert page_starts(groups, 4).tolist() == [0, 3, 7, 9]
-    # A group larger than a page is split into full pages.
-    assert page_starts(np.array([5] * 7 + [-1]), 3).tolist() == [0, 3, 6, 8]
-    with pytest.raises(ValueError, match="page_size"):
-        page_starts(groups, 0)
-
-
-def test_select_rows_orders_ties_by_table_order(report_table):
-    rows = select_rows(report_table, issue="exact_duplicate")
-    assert rows["pos"].tolist() == [1, 2, 20, 21, 22]
-    assert rows["group"].tolist() == [0, 0, 1, 1, 1]
-    with pytest.raises(ValueError, match="not one of the report's issues"):
-        select_rows(report_table, issue="fuzzy")
 
 
 def test_thumbnail_cache_is_lru_and_tolerates_bad_files(report_table):

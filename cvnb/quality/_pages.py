@@ -1,43 +1,48 @@
-"""Filter, sort, group and page a quality report's table for the dataset inspector.
+"""Review pages of a quality report: filter, sort, group and page its rows for a person.
 
-Plain functions over pandas/numpy (no traitlets, no widgets), so the inspector's view stays
-thin and this logic is tested on its own. The table follows the QualityReport schema of
-``cvnb.quality`` (ISSUE3.md): ``path``, ``label``, ``split``, ``width``, ``height``, and for
-every issue ``<issue>_score`` (lower is worse) and ``is_<issue>``, plus ``exact_group`` /
+Plain functions over pandas/numpy, importable without any widget library: the dataset
+inspector (``cvnb.widgets.inspect_dataset``) is a thin view over them, and a script can use
+them directly to build its own review queue. The table follows the :class:`QualityReport`
+schema: ``path``, ``label``, ``split``, ``width``, ``height``, and for every issue
+``<issue>_score`` (lower is worse) and ``is_<issue>``, plus ``exact_group`` /
 ``near_group`` (-1 when none).
+
+Also here: where a cleaning journal goes by default (:func:`default_journal_path`, under
+the run folder) and the check that refuses a journal inside the image folder
+(:func:`check_journal_location`): cvnb only ever reads a user's image folders.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import math
 import os
-from collections import OrderedDict
 from collections.abc import Container
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 __all__ = [
     "ALL",
     "ANY",
-    "ThumbnailCache",
+    "DEFAULT_JOURNAL_NAME",
+    "check_journal_location",
     "checked_table",
     "class_balance",
     "decision_counts",
-    "figure_png",
+    "default_journal_path",
+    "image_root",
     "issue_columns",
     "json_keys",
     "page_items",
     "page_starts",
     "select_rows",
-    "size_figure",
     "worst_flagged",
 ]
+
+DEFAULT_JOURNAL_NAME = "cleaning_journal.jsonl"
 
 ALL = "all"  # every image; flagged ones first, worst first
 ANY = "any"  # images flagged by at least one issue, worst first
@@ -292,49 +297,6 @@ def _text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
-class ThumbnailCache:
-    """Encoded thumbnails of image files, least recently used evicted first.
-
-    A file that cannot be read gives ``b""`` (the view draws a placeholder). An entry is
-    keyed by path, size and modification time, so a replaced file is encoded afresh.
-
-    Args:
-        max_items: Entries kept.
-        max_size: Longest side of a thumbnail in pixels.
-    """
-
-    def __init__(self, max_items: int = 1024, max_size: int = 192) -> None:
-        self.max_items = max_items
-        self.max_size = max_size
-        self._entries: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
-        self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, path: str) -> bytes:
-        """The thumbnail of ``path``, encoded once and then served from memory."""
-        from cvnb.data import ImageReadError, encode_thumbnail
-
-        try:
-            mtime = os.stat(path).st_mtime_ns
-        except OSError:
-            return b""
-        key = (path, self.max_size, mtime)
-        if key in self._entries:
-            self._entries.move_to_end(key)
-            return self._entries[key]
-        self.misses += 1
-        try:
-            data = encode_thumbnail(path, max_size=self.max_size)
-        except ImageReadError:
-            data = b""
-        self._entries[key] = data
-        while len(self._entries) > self.max_items:
-            self._entries.popitem(last=False)
-        return data
-
-
 def class_balance(before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any]]:
     """Images per class before and after the journal, sorted by class name.
 
@@ -359,39 +321,52 @@ def class_balance(before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, A
     ]
 
 
-def size_figure(table: pd.DataFrame) -> Figure:
-    """Image sizes (width against height) and aspect ratios of the readable images.
+def image_root(table: pd.DataFrame) -> Path | None:
+    """The deepest folder that holds every image of ``table`` (None for an empty table)."""
+    folders = {os.path.dirname(os.path.abspath(str(p))) for p in table["path"]}
+    if not folders:
+        return None
+    return Path(os.path.commonpath(sorted(folders)))
+
+
+def default_journal_path(table: pd.DataFrame, run_folder: str | os.PathLike = "runs") -> Path:
+    """Where a cleaning journal goes when none is given: under the run folder, never beside
+    the images.
+
+    ``<run_folder>/clean/<image folder name>-<8 hex digits>/cleaning_journal.jsonl``: one
+    journal per image folder (the digits are a hash of the folder's absolute path, so two
+    folders with the same name do not share a journal), found again on the next session
+    from the same working directory.
 
     Args:
-        table: A table with ``width`` and ``height`` columns (missing or 0 where unknown).
-
-    Returns:
-        A two-panel matplotlib Figure, not attached to pyplot (so it never shows twice in a
-        notebook).
+        table: The report table (``path``).
+        run_folder: The run folder, relative to the working directory (default ``runs``).
     """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3), dpi=80)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.9, wspace=0.25)
-    ax_size, ax_aspect = fig.subplots(1, 2)
-    width = pd.to_numeric(table.get("width", pd.Series(dtype=float)), errors="coerce")
-    height = pd.to_numeric(table.get("height", pd.Series(dtype=float)), errors="coerce")
-    known = ((width > 0) & (height > 0)).to_numpy(dtype=bool)
-    if known.any():
-        w, h = width[known].to_numpy(float), height[known].to_numpy(float)
-        ax_size.scatter(w, h, s=6, alpha=0.3, color="#1976d2", linewidths=0, rasterized=True)
-        ax_aspect.hist(np.log2(w / h), bins=40, color="#1976d2")
-        ax_aspect.axvline(0, color="#616161", linewidth=0.8)
-    ax_size.set_xlabel("width (px)")
-    ax_size.set_ylabel("height (px)")
-    ax_size.set_title(f"image size ({int(known.sum())} images)")
-    ax_aspect.set_xlabel("log2(width / height)")
-    ax_aspect.set_title("aspect ratio")
-    return fig
+    root = image_root(table)
+    if root is None:
+        return Path(run_folder) / "clean" / DEFAULT_JOURNAL_NAME
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    return Path(run_folder) / "clean" / f"{root.name or 'images'}-{digest}" / DEFAULT_JOURNAL_NAME
 
 
-def figure_png(fig: Figure) -> bytes:
-    """Render a figure to PNG bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+def check_journal_location(journal_path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Refuse a journal file inside the folder that holds the images.
+
+    cvnb promises that image folders are only read; a journal written there would also be
+    picked up by the next ``load_images`` of that folder's parent, or synced with the
+    images. Decisions belong to the run.
+
+    Raises:
+        ValueError: ``journal_path`` lies inside :func:`image_root` of ``table``; the message
+            names a place under the run folder instead.
+    """
+    root = image_root(table)
+    if root is None:
+        return
+    path = Path(os.path.abspath(journal_path))
+    if path.is_relative_to(root):
+        raise ValueError(
+            f"the journal {str(journal_path)!r} would be written inside the image folder "
+            f"{str(root)!r}; cvnb only reads image folders. Keep decisions with the run, "
+            f"e.g. {str(default_journal_path(table))!r} (the default when journal=None)."
+        )
