@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from cvnb._extras import require_extra
+
+require_extra("train", __name__)  # before the imports below: names the missing extra
+
 from ._backbone import create_backbone
 from ._compare import DEFAULT_CANDIDATES, BackboneComparison, compare_backbones
 from ._groups import LayerGroup, layer_groups, param_groups

@@ -13,6 +13,10 @@
 
 from __future__ import annotations
 
+from cvnb._extras import require_extra
+
+require_extra("train", __name__)  # before the imports below: names the missing extra
+
 from ._albumentations import AlbumentationsTransform
 from ._batch import AccumulationPlan, BatchSizeResult, accumulate_to, find_batch_size
 from ._doctor import (

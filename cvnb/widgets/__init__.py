@@ -13,11 +13,35 @@
 
 from __future__ import annotations
 
-from cvnb.widgets._explorer import AugmentationExplorer, explore_augmentations
-from cvnb.widgets._freeze import LayerFreezeWidget
-from cvnb.widgets._image_grid import ImageGrid, show_images
-from cvnb.widgets._inspector import DatasetInspectorWidget, inspect_dataset
-from cvnb.widgets._lr_finder import LRFinderWidget
+from typing import TYPE_CHECKING
+
+from cvnb._extras import lazy_attributes, require_extra
+
+require_extra("lab", __name__, "ipywidgets", "anywidget", "traitlets")
+
+# Each widget is imported on first use, so `from cvnb.widgets import show_images` loads the
+# grid alone: no torch or fastai, which only the training widgets need.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        "AugmentationExplorer": "_explorer",
+        "explore_augmentations": "_explorer",
+        "LayerFreezeWidget": "_freeze",
+        "ImageGrid": "_image_grid",
+        "show_images": "_image_grid",
+        "DatasetInspectorWidget": "_inspector",
+        "inspect_dataset": "_inspector",
+        "LRFinderWidget": "_lr_finder",
+    },
+    extras={"_freeze": "train", "_lr_finder": "train"},
+)
+
+if TYPE_CHECKING:
+    from cvnb.widgets._explorer import AugmentationExplorer, explore_augmentations
+    from cvnb.widgets._freeze import LayerFreezeWidget
+    from cvnb.widgets._image_grid import ImageGrid, show_images
+    from cvnb.widgets._inspector import DatasetInspectorWidget, inspect_dataset
+    from cvnb.widgets._lr_finder import LRFinderWidget
 
 __all__ = [
     "AugmentationExplorer",
