@@ -1,13 +1,20 @@
 """Fixtures shared across test folders: real data (the digits set, coco-crops) and threads.
 
+Real photo sets live beside the repository in ``../shared/datasets``. Where a set is
+missing, a test that needs it skips with the reason, except where ``CVNB_REQUIRE_DATA=1``
+(``.ci/run`` sets it): there it fails, so CI cannot pass without running it. Every such
+check goes through :func:`missing`.
+
 torch runs on one thread in the model, training and export tests: on two cores shared with
 other jobs, OpenMP's spin-waiting made two threads several times slower than one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -15,6 +22,22 @@ SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datas
 COCO_CROPS = SHARED_DATASETS / "coco-crops"
 PER_CLASS = 20  # digits_subset: images per class and split, 200 train + 200 valid
 _ONE_THREAD_FOLDERS = {"models", "train", "export", "quality", "augment", "evaluate"}
+REQUIRE_DATA_ENV = "CVNB_REQUIRE_DATA"
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip the calling test with ``reason``, or fail it where ``CVNB_REQUIRE_DATA=1``."""
+    if os.environ.get(REQUIRE_DATA_ENV, "").strip() == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_DATA_ENV}=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+def shared_dataset(name: str) -> Path:
+    """The folder of the real-photo set ``name`` in ``../shared/datasets`` (see :func:`missing`)."""
+    path = SHARED_DATASETS / name
+    if not path.is_dir():
+        missing(f"real-photo set not found at {path} (../shared/datasets)")
+    return path
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,9 +56,7 @@ def _one_torch_thread(request) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def coco_crops() -> Path:
     """Real COCO object crops in ImageFolder layout (train/valid × 5 classes)."""
-    if not COCO_CROPS.is_dir():
-        pytest.skip(f"real-photo set not found at {COCO_CROPS} (../shared/datasets)")
-    return COCO_CROPS
+    return shared_dataset(COCO_CROPS.name)
 
 
 @pytest.fixture(scope="session")

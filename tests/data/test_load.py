@@ -9,7 +9,7 @@ import pytest
 
 from cvnb.data import load_images, readable
 
-from ._images import COCO_CROPS, build_class_folder, gradient_rgb, make_zero_byte, save_jpeg
+from ._images import build_class_folder, gradient_rgb, make_zero_byte, save_jpeg
 
 COLUMNS = ["path", "label", "split", "width", "height", "mode", "format", "error"]
 
@@ -192,10 +192,8 @@ def test_unsupported_file_source(tmp_path):
         load_images(path)
 
 
-def test_coco_crops_real_photos():
-    if not COCO_CROPS.is_dir():
-        pytest.skip(f"real-photo set not present at {COCO_CROPS} (see shared/datasets)")
-    df = load_images(COCO_CROPS)
+def test_coco_crops_real_photos(coco_crops):
+    df = load_images(coco_crops)
     assert len(df) == 162
     assert df["label"].nunique() == 5
     assert set(df["split"]) == {"train", "valid"}

@@ -8,8 +8,6 @@ from matplotlib.figure import Figure
 
 from cvnb.data import Summary, load_images, summarize
 
-from ._images import COCO_CROPS
-
 
 @pytest.fixture
 def loaded(broken_folder):
@@ -71,10 +69,8 @@ def test_minimal_table_from_another_step():
         summarize(df.drop(columns="split"))
 
 
-def test_coco_crops_summary():
-    if not COCO_CROPS.is_dir():
-        pytest.skip(f"real-photo set not present at {COCO_CROPS} (see shared/datasets)")
-    s = summarize(load_images(COCO_CROPS))
+def test_coco_crops_summary(coco_crops):
+    s = summarize(load_images(coco_crops))
     assert s.counts.loc["total", "train"] == 117 and s.counts.loc["total", "valid"] == 45
     assert s.counts.loc["bowl", "valid"] == 2
     assert "teddy_bear" in s._repr_html_()

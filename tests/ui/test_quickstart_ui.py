@@ -13,7 +13,6 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow]
 QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "00_quickstart.ipynb"
 
 
-@pytest.mark.skipif(not QUICKSTART.is_file(), reason=f"{QUICKSTART} is not written yet")
 def test_quickstart_runs_and_its_grid_selects(lab, page):
     # A copy in the lab's own root: the notebook must need nothing but the installed cvnb.
     folder = lab.root_dir / "quickstart"

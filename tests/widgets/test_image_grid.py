@@ -14,7 +14,6 @@ from PIL import Image
 from cvnb.widgets import ImageGrid, show_images
 from cvnb.widgets._assets import asset_path
 
-COCO_CROPS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "coco-crops"
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -213,9 +212,8 @@ def test_asset_path_finds_the_front_end_sources():
         asset_path("no_such_widget.js")
 
 
-@pytest.mark.skipif(not COCO_CROPS.is_dir(), reason=f"real-photo set not present at {COCO_CROPS}")
-def test_show_images_on_coco_crops():
-    paths = sorted(COCO_CROPS.glob("*/*/*.jpg"))
+def test_show_images_on_coco_crops(coco_crops: Path):
+    paths = sorted(coco_crops.glob("*/*/*.jpg"))
     table = pd.DataFrame({"path": [str(p) for p in paths], "label": [p.parent.name for p in paths]})
     grid = show_images(table, max_images=16, seed=0, thumb_size=80)
     assert len(grid.images) == 16
