@@ -1,7 +1,7 @@
 """The augmentation explorer's logic: a transform catalog for generating controls, and
 pipelines as JSON specs (checked by albumentations, turned into steps and into code).
 
-Pure logic (DESIGN.md §2): :class:`cvnb.widgets.AugmentationExplorer` is a thin view over
+Pure logic: :class:`cvnb.widgets.AugmentationExplorer` is a thin view over
 these functions and :mod:`cvnb.augment._preview` (the draws). A *spec* is the JSON form of a pipeline's steps that a widget trait can
 hold: ``[{"name": "Affine", "p": 0.5, "params": {"rotate": [-15, 15]}}, …]``, with groups
 written ``{"name": "OneOf", "p": 0.2, "transforms": [...]}``.

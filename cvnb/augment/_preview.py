@@ -1,6 +1,6 @@
 """Preview draws for the augmentation explorer: cached, seeded, with the applied parameters.
 
-Pure logic (DESIGN.md §2). A :class:`PreviewSession` holds the explorer's images and
+Pure logic, no widget imports. A :class:`PreviewSession` holds the explorer's images and
 draws a pipeline's training steps on them; only what a change touches is recomputed.
 """
 

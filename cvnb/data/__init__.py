@@ -1,7 +1,7 @@
 """Load image datasets as tables, read images robustly, summarize a dataset.
 
 A dataset is a pandas DataFrame with one row per image file and at least the columns
-``path``, ``label`` and ``split`` (DESIGN.md §3); :func:`load_images` builds it from a
+``path``, ``label`` and ``split``; :func:`load_images` builds it from a
 folder, a CSV/Parquet file or a DataFrame and checks every file once, and
 :func:`read_image` is the one function that decodes images everywhere in cvnb.
 

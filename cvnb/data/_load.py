@@ -1,6 +1,6 @@
-"""Load an image dataset as cvnb's table (DESIGN.md §3): one row per image file.
+"""Load an image dataset as cvnb's table: one row per image file.
 
-Pure logic (DESIGN.md §2): no ipywidgets, traitlets or IPython here.
+Pure logic: no ipywidgets, traitlets or IPython here.
 """
 
 from __future__ import annotations

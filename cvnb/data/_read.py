@@ -1,6 +1,6 @@
 """Read one image file robustly: the single place where cvnb decodes an image.
 
-Pure logic (DESIGN.md §2). Nothing here changes process-wide state: PIL's
+Pure logic, no widget imports. Nothing here changes process-wide state: PIL's
 ``ImageFile.LOAD_TRUNCATED_IMAGES`` and ``Image.MAX_IMAGE_PIXELS`` are left as they are, so
 the functions are safe to call from fastai DataLoader worker processes (and threads).
 """

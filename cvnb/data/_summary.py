@@ -1,6 +1,6 @@
 """Summarize a loaded image table: counts per class and split, sizes, modes, bad files.
 
-Pure logic (DESIGN.md §2): no ipywidgets, traitlets or IPython here; the HTML view is a
+Pure logic: no ipywidgets, traitlets or IPython here; the HTML view is a
 plain ``_repr_html_`` that Jupyter picks up by itself.
 """
 

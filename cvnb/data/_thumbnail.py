@@ -1,6 +1,6 @@
 """Encode an image as a small PNG/JPEG thumbnail for display in a widget.
 
-Pure logic (DESIGN.md §2): no ipywidgets, traitlets or IPython here. Widgets send the bytes
+Pure logic: no ipywidgets, traitlets or IPython here. Widgets send the bytes
 this returns to the browser as binary buffers, never as base64 strings in HTML.
 """
 

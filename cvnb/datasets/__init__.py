@@ -1,4 +1,4 @@
-"""Embedded default datasets that need no network (DESIGN.md §4).
+"""Embedded default datasets that need no network.
 
 - :func:`digits`: scikit-learn's 1,797 handwritten digits written once as image files.
 - :func:`dirty_digits`: a colour variant of them with planted, recorded defects of every

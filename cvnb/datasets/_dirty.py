@@ -1,7 +1,7 @@
 """Dirty datasets: a clean image set with planted, recorded defects, so a scan can score itself.
 
 ``dirty_copy`` copies an ImageFolder set and plants defects of every issue kind of
-``cvnb.quality`` (ISSUE 3), writing the ground truth to ``truth.csv``; ``dirty_digits`` does
+``cvnb.quality`` (its ``ISSUES``), writing the ground truth to ``truth.csv``; ``dirty_digits`` does
 this, once and cached, for a colour variant of the embedded digits.
 """
 

@@ -1,10 +1,10 @@
 """The cleaning journal: exclude / relabel / keep decisions, appended to a JSONL or CSV file.
 
-The journal is how cleaning stays non-destructive (DESIGN.md §3): images are never moved,
+The journal is how cleaning stays non-destructive: images are never moved,
 rewritten or deleted; each decision is one line in a file, and :func:`apply_journal` turns a
 table plus a journal into the cleaned table. Undo drops lines.
 
-Pure logic (DESIGN.md §2): no ipywidgets, traitlets or IPython here.
+Pure logic: no ipywidgets, traitlets or IPython here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The quality report: one row per image with a score and a flag per issue, and a summary.
 
-Pure logic (DESIGN.md §2): no ipywidgets, traitlets or IPython here; the HTML view is a
+Pure logic: no ipywidgets, traitlets or IPython here; the HTML view is a
 plain ``_repr_html_`` that Jupyter picks up by itself. Both engines (built-in and fastdup)
 return this same type, so everything downstream (the inspector widget, ``evaluate_scan``,
 the journal) reads one schema.

@@ -1,6 +1,6 @@
 """scan_quality: stream a dataset's images once, measure them, and score every issue.
 
-Pure logic (DESIGN.md §2). Images are read in chunks: each chunk is decoded, measured
+Pure logic, no widget imports. Images are read in chunks: each chunk is decoded, measured
 (statistics, hashes, embeddings), written to the on-disk cache in one transaction, and its
 pixels dropped, so memory holds only per-image numbers and the ``(n, dim)`` embedding
 matrix, however large the folder.

@@ -1,6 +1,6 @@
 """Score a quality scan against planted ground truth (``truth.csv`` of a dirty dataset).
 
-Pure logic (DESIGN.md §2): no ipywidgets, traitlets or IPython here.
+Pure logic: no ipywidgets, traitlets or IPython here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A fastai ``Learner`` built from the dataset table (DESIGN.md §3)."""
+"""A fastai ``Learner`` built from the dataset table (``path``, ``label``, ``split``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Locate the front-end sources (ESM + CSS) of the anywidget views.
 
-The sources live in the repository's top-level ``widgets/`` folder (DESIGN.md §2). The wheel
+The sources live in the repository's top-level ``widgets/`` folder. The wheel
 force-includes that folder as ``cvnb/_static/``, so an installed cvnb finds them there, while
 an editable install (or a source checkout on ``sys.path``) finds them beside the package.
 """

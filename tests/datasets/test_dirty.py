@@ -15,7 +15,7 @@ from PIL import Image
 from cvnb.data import load_images
 from cvnb.datasets._dirty import DEFAULT_COUNTS, TRUTH_COLUMNS, dirty_copy, dirty_digits
 
-# The issue kinds of cvnb.quality (ISSUE3.md); the truth must plant every one of them.
+# The issue kinds of cvnb.quality (cvnb.quality.ISSUES); the truth must plant every one of them.
 ISSUES = (
     "unreadable", "exact_duplicate", "near_duplicate", "leakage", "dark", "bright", "blurry",
     "low_information", "odd_size", "odd_aspect", "grayscale", "outlier", "label_issue",

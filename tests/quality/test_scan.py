@@ -2,7 +2,7 @@
 
 The clean set is real data: scikit-learn's handwritten digits, upscaled to 32×32 and painted
 in seeded random colours (so the set is a colour set, and two images differ in colour as
-well as shape). Defects are planted beside them, each built the way the issue describes.
+well as shape). Defects are planted beside them, each built with PIL as a user's editing would.
 """
 
 from __future__ import annotations
