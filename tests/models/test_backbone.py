@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -241,3 +243,43 @@ def test_other_timm_names_build_without_weights():
     model = create_backbone("resnet18", num_classes=3, pretrained=False)
     assert isinstance(model, timm.models.ResNet)
     assert model.get_classifier().out_features == 3
+
+
+def _hub_cache_with(tmp_path, hub_id: str, model) -> Path:
+    """A real Hugging Face cache layout holding ``model``'s weights as ``hub_id``."""
+    from safetensors.torch import save_file
+
+    commit = "0" * 40
+    repo = tmp_path / "hub" / f"models--{hub_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, snapshot / "model.safetensors"
+    )
+    return tmp_path / "hub"
+
+
+@pytest.mark.parametrize("offline_env", ["", "1"])
+def test_hub_weights_in_the_local_cache_load_without_network(tmp_path, offline_env):
+    """A user with cached weights is not refused because the hub cannot be reached."""
+    if _hub_reachable():
+        pytest.skip("huggingface.co is reachable here: the offline case cannot be shown")
+    source = timm.create_model("test_efficientnet", pretrained=False)
+    with torch.no_grad():
+        source.conv_stem.weight.fill_(0.25)
+    cache = _hub_cache_with(tmp_path, "timm/test_efficientnet.r160_in1k", source)
+    code = (
+        "from cvnb.models import create_backbone\n"
+        "m = create_backbone('test_efficientnet', num_classes=3)\n"
+        "print(float(m.conv_stem.weight.mean()), m.get_classifier().out_features)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": offline_env}
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0.25", "3"]
+    assert time.monotonic() - start < 60
