@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cvnb.device import pick_device
+
 _SPLITS = {"train": 0, "valid": 1}
 
 
 def predictions(learn, split: str = "valid") -> pd.DataFrame:
     """Predict every image of one split and return the table with the results beside it.
 
-    Uses fastai's ``get_preds`` in the loader's own order (unshuffled, nothing dropped), so
-    each prediction sits on the row of its image.
+    Both splits go through the deterministic validation-time pipeline (resize policy, no
+    random augmentation), so the training images are predicted as an exported model would
+    see them, and two calls give the same answer. The model runs in eval mode on the
+    learner's device (:func:`cvnb.device.pick_device`), in the table's order.
 
     Args:
         learn: A ``Learner`` from :func:`cvnb.train.make_learner`.
@@ -28,10 +32,12 @@ def predictions(learn, split: str = "valid") -> pd.DataFrame:
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
-    probs, _ = learn.get_preds(ds_idx=_SPLITS[split])
+    items = learn.dls[_SPLITS[split]].items
+    dl = learn.dls.test_dl(items, with_labels=True, device=pick_device(learn=learn))
+    probs, _ = learn.get_preds(dl=dl)
     top = probs.max(dim=1)
     vocab = list(learn.dls.vocab)
-    table = learn.dls[_SPLITS[split]].items.drop(columns="is_valid", errors="ignore")
+    table = items.drop(columns="is_valid", errors="ignore")
     table = table.assign(
         prediction=[str(vocab[i]) for i in top.indices.tolist()],
         prob=top.values.numpy(),

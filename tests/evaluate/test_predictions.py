@@ -40,3 +40,13 @@ def test_accuracy_agrees_with_validate(learn):
 def test_unknown_split_is_an_error(learn):
     with pytest.raises(ValueError, match="split must be one of"):
         predictions(learn, "test")
+
+
+def test_train_predictions_use_the_deterministic_pipeline(digits_subset):
+    """Training images are predicted without their random augmentation, as at inference."""
+    learn = make_learner(digits_subset, img_size=32, bs=32, augment="heavy", seed=0)
+    first, second = predictions(learn, "train"), predictions(learn, "train")
+    torch.testing.assert_close(first.prob.to_numpy(), second.prob.to_numpy())
+    items = learn.dls.train.items
+    probs, _ = learn.get_preds(dl=learn.dls.test_dl(items, with_labels=True))
+    torch.testing.assert_close(first.prob.to_numpy(), probs.max(1).values.numpy())
