@@ -1,22 +1,39 @@
-"""``python -m cvnb.demo``: run the notebook curriculum and collect what it produced.
+"""``python -m cvnb.demo``: run a path through the notebook curriculum and collect its results.
 
-Each numbered notebook (``notebooks/NN_*.ipynb``) is executed with papermill on the embedded
-default dataset (or ``--data``), saved executed, rendered to HTML, and the run folder's
-``metrics.json`` is summarized at the end. ``make demo`` calls this.
+``make demo`` runs :data:`DEMO_PATH` at the ``"demo"`` depth (about a minute a notebook):
+the quick start, then the steps a first-time user must see. ``make curriculum`` runs every
+numbered notebook (``notebooks/NN_*.ipynb``) at the ``"full"`` depth. Each notebook is
+executed with papermill (parameters ``DEPTH``, ``DATA``, ``OUT``), saved executed, rendered
+to HTML, and the end of the run prints one line per notebook from ``OUT/metrics.json``.
+
+With ``--data``, only notebooks whose metadata declares ``"cvnb": {"data":
+"classification"}`` run on the folder; the others are skipped with a line that says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from cvnb.runs import METRICS_FILE, record_metrics
+from cvnb.runs import DEPTHS, METRICS_FILE, read_metrics, record_metrics
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+#: The demo's path through the lifecycle: the quick start (load, train, export, parity), then
+#: cleaning (bad data costs more than a bad architecture) and transfer learning (cvnb's
+#: default recipe against the classic ones, on the same budget).
+DEMO_PATH = ("00_quickstart", "01_inspect_and_clean", "05_transfer_learning")
+#: The kind of ``--data`` every notebook can take today.
+DATA_KIND = "classification"
+#: The parameters every curriculum notebook's ``parameters`` cell defines.
+PARAMETERS = ("DEPTH", "DATA", "OUT")
+_ENV_OVERRIDES = ("CVNB_DEPTH", "CVNB_FAST", "CVNB_DATA")
 
 
 def curriculum(folder: str | os.PathLike) -> list[Path]:
@@ -24,21 +41,64 @@ def curriculum(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if NOTEBOOK_PATTERN.match(p.name))
 
 
+def data_kind(notebook: str | os.PathLike) -> str | None:
+    """What kind of ``DATA`` a notebook takes: its ``metadata.cvnb.data`` (None: none)."""
+    meta = json.loads(Path(notebook).read_text(encoding="utf-8")).get("metadata", {})
+    return meta.get("cvnb", {}).get("data")
+
+
+def plan(
+    notebooks: list[Path], *, everything: bool, data: str | None
+) -> list[tuple[Path, str | None]]:
+    """The notebooks to run, each with None or the reason it is skipped.
+
+    Args:
+        notebooks: The curriculum, in order.
+        everything: All of them (``make curriculum``), else :data:`DEMO_PATH` only.
+        data: The user's ``--data`` (None: the embedded default data).
+
+    Raises:
+        ValueError: If a notebook of :data:`DEMO_PATH` is missing.
+    """
+    if not everything:
+        by_stem = {nb.stem: nb for nb in notebooks}
+        missing = [s for s in DEMO_PATH if s not in by_stem]
+        if missing:
+            raise ValueError(f"the demo path needs {missing}; they are not in the folder")
+        notebooks = [by_stem[s] for s in DEMO_PATH]
+    steps = []
+    for nb in notebooks:
+        kind = data_kind(nb)
+        skip = None
+        if data and kind != DATA_KIND:
+            skip = f"skipped: it takes {kind or 'no'} data, not a {DATA_KIND} folder"
+        steps.append((nb, skip))
+    return steps
+
+
 def run_notebook(notebook: Path, out: Path, parameters: dict) -> Path:
-    """Execute one notebook with papermill into ``out`` and render it to HTML beside it."""
+    """Execute one notebook with papermill into ``out`` and render it to HTML beside it.
+
+    Only the parameters that the notebook's ``parameters`` cell defines are passed. The
+    kernel talks over local IPC sockets, not TCP (no transport-encryption warning).
+    """
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
+    known = papermill.inspect_notebook(str(notebook))
     executed = out / notebook.name
-    papermill.execute_notebook(
-        str(notebook),
-        str(executed),
-        parameters=parameters,
-        cwd=str(notebook.parent),
-        progress_bar=True,
-        kernel_name="python3",
-    )
+    with _quiet_papermill():
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters={k: v for k, v in parameters.items() if k in known},
+            cwd=str(notebook.parent),
+            progress_bar=True,
+            kernel_name="python3",
+            config=Config({"KernelManager": {"transport": "ipc"}}),
+        )
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     executed.with_suffix(".html").write_text(html, encoding="utf-8")
     return executed
@@ -50,48 +110,93 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=None, help="your image folder or CSV (default: digits)")
     parser.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     parser.add_argument("--notebooks", default="notebooks", help="folder of NN_*.ipynb")
-    parser.add_argument("--fast", action="store_true", help="CI's fast mode (CVNB_FAST=1)")
+    parser.add_argument("--depth", choices=DEPTHS, default=None, help="default: demo")
+    parser.add_argument("--all", action="store_true", help="every notebook, not the demo path")
+    parser.add_argument("--fast", action="store_true", help="same as --depth fast")
     args = parser.parse_args(argv)
 
+    depth = args.depth or ("fast" if args.fast or os.environ.get("CVNB_FAST") == "1" else "demo")
     out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     data = str(Path(args.data).resolve()) if args.data else None
     if data and not Path(data).exists():
         parser.error(f"--data {args.data}: no such file or folder")
     notebooks = curriculum(args.notebooks)
     if not notebooks:
         parser.error(f"no numbered notebooks (NN_name.ipynb) in {args.notebooks}")
+    try:
+        steps = plan(notebooks, everything=args.all, data=data)
+    except ValueError as err:
+        parser.error(f"{err}; run with --all, or restore them")
+    out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).unlink(missing_ok=True)  # this run's figures only
 
-    params = {
-        "DATA": data,
-        "OUT": str(out),
-        "FAST": args.fast or os.environ.get("CVNB_FAST") == "1",
-    }
+    params = {"DEPTH": depth, "DATA": data, "OUT": str(out)}
+    seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    for nb in notebooks:
-        print(f"▶ {nb.name}", flush=True)
-        run_notebook(nb, out, params)
-    metrics = record_metrics(out, demo_wall_seconds=round(time.perf_counter() - t0, 1))
-    print(_summary(metrics, out))
+    with _without_env(_ENV_OVERRIDES):  # the parameters say it; the kernel must not override
+        for nb, skip in steps:
+            print(f"▶ {nb.stem}" + (f" — {skip}" if skip else ""), flush=True)
+            if skip:
+                continue
+            start = time.perf_counter()
+            run_notebook(nb, out, params)
+            seconds[nb.stem] = round(time.perf_counter() - start, 1)
+            record_metrics(out, nb.stem, seconds=seconds[nb.stem])
+    record_metrics(out, depth=depth, demo_wall_seconds=round(time.perf_counter() - t0, 1))
+    print(summary(read_metrics(out), steps, out))
     return 0
 
 
-def _summary(metrics: dict, out: Path) -> str:
-    onnx = metrics.get("onnx", {})
-    lines = [
-        "",
-        "cvnb demo finished",
-        f"  dataset          {metrics.get('dataset', '?')} ({metrics.get('n_images', '?')} images,"
-        f" {metrics.get('n_errors', 0)} unreadable)",
-        f"  accuracy         {metrics.get('accuracy', float('nan')):.4f} (validation)",
-        f"  onnx parity      top-1 agreement {onnx.get('top1_agreement', float('nan')):.4f},"
-        f" max |Δlogit| {onnx.get('max_abs_diff', float('nan')):.2e}",
+def summary(metrics: dict, steps: list[tuple[Path, str | None]], out: Path) -> str:
+    """The end-of-run text: one line per notebook, then the run's headline figures."""
+    lines = ["", f"cvnb demo finished ({metrics.get('depth', '?')} depth)"]
+    for nb, skip in steps:
+        section = metrics.get(nb.stem, {})
+        if skip:
+            lines.append(f"  {nb.stem:<28} {'—':>6}    {skip}")
+            continue
+        produced = section.get("produced", "?")
+        figure = section.get("key_figure", "")
+        lines.append(f"  {nb.stem:<28} {section.get('seconds', 0):>5.0f} s  {produced}; {figure}")
+    if "dataset" in metrics:
+        lines.append(
+            f"  dataset          {metrics['dataset']} ({metrics.get('n_images', '?')} images,"
+            f" {metrics.get('n_errors', 0)} unreadable)"
+        )
+    if "accuracy" in metrics:
+        lines.append(f"  accuracy         {metrics['accuracy']:.4f} (validation)")
+    if "onnx" in metrics:
+        onnx = metrics["onnx"]
+        lines.append(
+            f"  onnx parity      top-1 agreement {onnx.get('top1_agreement', float('nan')):.4f},"
+            f" max |Δlogit| {onnx.get('max_abs_diff', float('nan')):.2e}"
+        )
+    lines += [
         f"  wall time        {metrics.get('demo_wall_seconds', '?')} s",
-        f"  files            {out}/ (executed notebooks, .html renderings, model.onnx,"
-        f" {METRICS_FILE})",
+        f"  files            {out}/ (executed notebooks, their .html renderings, {METRICS_FILE})",
     ]
     return "\n".join(lines)
+
+
+@contextmanager
+def _without_env(names: tuple[str, ...]):
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+@contextmanager
+def _quiet_papermill():
+    """papermill logs each kernel start at INFO; only its warnings and errors matter here."""
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":
