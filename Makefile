@@ -5,9 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cvnb-installed
 DATA   ?=
 OUT    ?= runs/demo
+DEPTH  ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint lab bench clean
+.PHONY: venv demo curriculum test lint lab bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,9 +18,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## make demo [DATA=/path/to/images]: run the notebook curriculum, write runs/demo/
+## make demo [DATA=/path/to/images] [DEPTH=full]: the demo path (quick start, clean, transfer
+## learning) at the demo depth, about a minute a notebook; writes runs/demo/
 demo: venv
-	$(PY) -m cvnb.demo --out "$(OUT)" $(if $(DATA),--data "$(DATA)",)
+	$(PY) -m cvnb.demo --out "$(OUT)" --depth $(DEPTH) $(if $(DATA),--data "$(DATA)",)
+
+## make curriculum [DATA=/path/to/images]: every notebook at full depth; writes runs/curriculum/
+curriculum: venv
+	$(PY) -m cvnb.demo --all --depth full --out runs/curriculum $(if $(DATA),--data "$(DATA)",)
 
 ## make test: lint, unit tests, widget tests, notebooks (nbval, fast mode), browser tests
 test: venv
