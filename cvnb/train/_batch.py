@@ -105,11 +105,13 @@ def find_batch_size(
     - **GPU** (the model is on CUDA): by trying; the peak is
       ``torch.cuda.max_memory_allocated()`` over the step, and an out-of-memory error marks
       the size as not fitting. The default budget is 90 % of the free device memory.
-    - **CPU**: the peak resident memory of this process (Linux ``VmHWM``, reset before each
-      step through ``/proc/self/clear_refs``) minus the resident memory before the sweep, so
-      it counts what the step needs, whatever allocator serves it. The default budget is
-      half of ``MemAvailable`` in ``/proc/meminfo`` (the machine is shared; data loading
-      needs memory too). Before a step that would exceed the budget if memory grows
+    - **CPU**: the peak resident memory of this process minus the resident memory before the
+      sweep, so it counts what the step needs, whatever allocator serves it. On Linux the
+      kernel's exact peak (``VmHWM``, reset before each step through
+      ``/proc/self/clear_refs``); on macOS and Windows the resident size polled every
+      millisecond during the step (``psutil``); without either, speed only (a warning
+      says so, and ``peak_mem_mb`` is NaN). The default budget is half of the memory
+      available (the machine is shared; data loading needs memory too). Before a step that would exceed the budget if memory grows
       linearly with the batch, as activations do, the size is not run; its row is
       extrapolated (``measured == False``).
 
@@ -130,7 +132,6 @@ def find_batch_size(
     Raises:
         ValueError: ``min_bs``/``max_bs``/``repeats`` out of range, or the model cannot
             train at ``min_bs`` (BatchNorm with one value per channel): raise ``min_bs``.
-        RuntimeError: CPU memory cannot be measured on this system (no Linux ``/proc``).
 
     Example:
         >>> res = find_batch_size(learn, max_bs=64)  # doctest: +SKIP
@@ -166,7 +167,7 @@ def find_batch_size(
             x, y = _tile(xb, bs), _tile(yb, bs)
             opt = learn.opt_func(learn.splitter(model), lr=1e-6)
             peak = meter.peak(_train_step, learn, opt, x, y)
-            fits = peak is not None and peak <= budget
+            fits = peak is not None and not peak > budget  # NaN: memory not measured
             speed = bs / _median_step(learn, opt, x, y, device, repeats) if fits else float("nan")
             rows.append(_row(bs, peak if peak is not None else float("nan"), speed, fits, True))
             del opt

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
+import warnings
 from pathlib import Path
 
 import torch
 
 _MB = 2**20
+#: Linux only: writing 5 here resets the process's peak resident size (VmHWM).
+_PROC_PEAK = Path("/proc/self/clear_refs")
 
 
 class ModelSnapshot:
@@ -35,35 +39,92 @@ class ModelSnapshot:
 
 
 class CpuMeter:
-    """Peak resident memory of this process during a call, minus the resident memory at start."""
+    """Peak resident memory of this process during a call, minus the resident memory at start.
+
+    Linux: the kernel's exact peak (``VmHWM``, reset before each step through
+    ``/proc/self/clear_refs``). Elsewhere (macOS, Windows): the resident size sampled every
+    millisecond by a thread during the step (``psutil``), which can miss a peak shorter than
+    that. Without ``psutil`` memory is not measured (a warning says so): every size is run,
+    and only its speed is reported.
+    """
 
     extrapolates = True
 
     def __init__(self):
-        if not Path("/proc/self/clear_refs").exists():
-            raise RuntimeError(
-                "measuring CPU memory needs Linux /proc (VmHWM); pass memory_budget and run on "
-                "Linux, or run the learner on a GPU"
+        self.source = "proc" if _PROC_PEAK.exists() else "psutil" if _psutil() else "none"
+        if self.source == "none":
+            self.extrapolates = False
+            warnings.warn(
+                "cannot measure CPU memory here (no Linux /proc and no psutil): "
+                "find_batch_size reports speed only; pip install psutil to measure memory",
+                RuntimeWarning,
+                stacklevel=3,
             )
         self._trim = _malloc_trim()
         self._trim()
-        self.base = _status_kb("VmRSS")
+        self.base = self._rss_mb()
 
-    @staticmethod
-    def default_budget() -> float:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 1024 / 2
-        raise RuntimeError("no MemAvailable in /proc/meminfo; pass memory_budget in MiB")
+    def default_budget(self) -> float:
+        """Half the memory available now, in MiB (infinite when it cannot be read)."""
+        meminfo = Path("/proc/meminfo")
+        if meminfo.exists():
+            for line in meminfo.read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024 / 2
+        psutil = _psutil()
+        if psutil is not None:
+            return psutil.virtual_memory().available / _MB / 2
+        return float("inf")
 
     def peak(self, step, *args) -> float:
         self._trim()  # memory freed by the last step goes back to the OS, so it is not reused
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
-        step(*args)
-        return (_status_kb("VmHWM") - self.base) / 1024
+        if self.source == "proc":
+            _PROC_PEAK.write_text("5")  # resets VmHWM to the current VmRSS
+            step(*args)
+            return _status_kb("VmHWM") / 1024 - self.base
+        if self.source == "none":
+            step(*args)
+            return float("nan")
+        return _sampled_peak(step, args) - self.base
+
+    def _rss_mb(self) -> float:
+        if self.source == "proc":
+            return _status_kb("VmRSS") / 1024
+        if self.source == "psutil":
+            return _psutil().Process().memory_info().rss / _MB
+        return 0.0
 
     def release(self) -> None:
         pass
+
+
+def _psutil():
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil
+
+
+def _sampled_peak(step, args, interval: float = 0.001) -> float:
+    """Largest resident size (MiB) seen while ``step(*args)`` runs, polled by a thread."""
+    process = _psutil().Process()
+    peak = [process.memory_info().rss]
+    done = threading.Event()
+
+    def poll():
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            done.wait(interval)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        step(*args)
+    finally:
+        done.set()
+        thread.join()
+    return max(peak[0], process.memory_info().rss) / _MB
 
 
 class CudaMeter:

@@ -176,3 +176,27 @@ def test_accumulate_to_replaces_and_advises(learn):
     with pytest.raises(ValueError, match="smaller than the physical batch"):
         accumulate_to(learn, 8)
     learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, GradientAccumulation)])
+
+
+def test_find_batch_size_without_linux_proc_measures_by_polling(learn, monkeypatch, tmp_path):
+    """macOS/Windows have no /proc: the resident size is polled instead of failing."""
+    from cvnb.train import _memory
+
+    monkeypatch.setattr(_memory, "_PROC_PEAK", tmp_path / "no-proc" / "clear_refs")
+    res = find_batch_size(learn, max_bs=8, min_bs=4, repeats=1, progress=False)
+    assert list(res.table["bs"]) == [4, 8] and res.table["fits"].all()
+    assert (res.table["peak_mem_mb"] > 0).all() and (res.table["img_per_s"] > 0).all()
+    assert res.budget_mb > 0
+
+
+def test_find_batch_size_without_any_meter_reports_speed_with_a_warning(
+    learn, monkeypatch, tmp_path
+):
+    from cvnb.train import _memory
+
+    monkeypatch.setattr(_memory, "_PROC_PEAK", tmp_path / "no-proc" / "clear_refs")
+    monkeypatch.setattr(_memory, "_psutil", lambda: None)
+    with pytest.warns(RuntimeWarning, match="speed only"):
+        res = find_batch_size(learn, max_bs=8, min_bs=4, repeats=1, progress=False)
+    assert list(res.table["bs"]) == [4, 8] and res.table["fits"].all()
+    assert res.table["peak_mem_mb"].isna().all() and (res.table["img_per_s"] > 0).all()
