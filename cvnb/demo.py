@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,7 +90,9 @@ def run_notebook(notebook: Path, out: Path, parameters: dict) -> Path:
 
     known = papermill.inspect_notebook(str(notebook))
     executed = out / notebook.name
-    with _quiet_papermill():
+    with _quiet_papermill(), tempfile.TemporaryDirectory(prefix="cvnb-kernel-") as sockets:
+        # IPC sockets are files: keep them out of the notebooks folder (papermill's cwd).
+        ipc = {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}
         papermill.execute_notebook(
             str(notebook),
             str(executed),
@@ -97,7 +100,7 @@ def run_notebook(notebook: Path, out: Path, parameters: dict) -> Path:
             cwd=str(notebook.parent),
             progress_bar=True,
             kernel_name="python3",
-            config=Config({"KernelManager": {"transport": "ipc"}}),
+            config=Config({"KernelManager": ipc}),
         )
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     executed.with_suffix(".html").write_text(html, encoding="utf-8")

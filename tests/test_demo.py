@@ -73,6 +73,8 @@ def test_run_notebook_injects_parameters_and_renders_html(tmp_path):
 
     executed = run_notebook(src / "00_tiny.ipynb", out, {"OUT": str(out), "DATA": "x"})
 
+    assert sorted(p.name for p in src.iterdir()) == ["00_tiny.ipynb"]  # no kernel sockets left
+
     nb = nbformat.read(executed, as_version=4)
     assert "ran x" in "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert (out / "00_tiny.html").read_text().lstrip().lower().startswith("<!doctype html")
