@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import cvnb
 from cvnb._extras import MissingExtraError, require_extra
-from cvnb._resources import copy_notebooks
+from cvnb._resources import copy_notebooks, notebooks_dir
 
-__all__ = ["main"]
+__all__ = ["demo_arguments", "main"]
 
 
 def _notebooks(args: argparse.Namespace, rest: list[str]) -> int:
@@ -27,11 +27,21 @@ def _notebooks(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def demo_arguments(rest: Sequence[str]) -> list[str]:
+    """``cvnb demo``'s arguments for :func:`cvnb.demo.main`: the shipped notebooks by default.
+
+    Outside a checkout there is no ``notebooks/`` folder in the working directory, so unless
+    the user names one, the demo runs the notebooks that came with cvnb.
+    """
+    named = any(a == "--notebooks" or a.startswith("--notebooks=") for a in rest)
+    return list(rest) if named else ["--notebooks", str(notebooks_dir()), *rest]
+
+
 def _demo(args: argparse.Namespace, rest: list[str]) -> int:
     require_extra("lab", "cvnb demo", "papermill", "nbconvert", "nbformat")
     from cvnb.demo import main as demo_main
 
-    return demo_main(rest)
+    return demo_main(demo_arguments(rest))
 
 
 def _parser() -> argparse.ArgumentParser:

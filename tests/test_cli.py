@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cvnb._resources import copy_notebooks, notebook_files, notebooks_dir
-from cvnb.cli import main
+from cvnb.cli import demo_arguments, main
 
 ROOT = Path(__file__).resolve().parents[1]
 CURRICULUM = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -65,6 +65,13 @@ def test_demo_hands_its_arguments_to_cvnb_demo(capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "--data" in out and "--out" in out, "cvnb.demo's own options, not the cvnb parser's"
+
+
+def test_demo_runs_the_shipped_notebooks_unless_told_otherwise():
+    shipped = ["--notebooks", str(notebooks_dir())]
+    assert demo_arguments(["--depth", "fast"]) == [*shipped, "--depth", "fast"]
+    assert demo_arguments(["--notebooks", "mine"]) == ["--notebooks", "mine"]
+    assert demo_arguments(["--notebooks=mine", "--all"]) == ["--notebooks=mine", "--all"]
 
 
 def test_an_installed_wheel_carries_the_notebooks(tmp_path):

@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _normalized(requirement: str) -> tuple:
@@ -82,6 +82,7 @@ def test_wheel_ships_the_package_the_widget_front_end_and_the_notebooks(tmp_path
     shipped = {f"cvnb/_notebooks/{p.name}" for p in NOTEBOOKS}
     assert "cvnb/_notebooks/00_quickstart.ipynb" in shipped
     assert sorted(shipped - names) == []
+    assert {n for n in names if n.startswith("cvnb/_notebooks/")} == shipped, "only notebooks"
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     assert "cvnb = cvnb.cli:main" in archive.read(entry_points).decode()
     sources = {
