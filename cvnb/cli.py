@@ -38,7 +38,7 @@ def demo_arguments(rest: Sequence[str]) -> list[str]:
 
 
 def _demo(args: argparse.Namespace, rest: list[str]) -> int:
-    require_extra("lab", "cvnb demo", "papermill", "nbconvert", "nbformat")
+    require_extra("lab", "the demo", "papermill", "nbconvert", "nbformat")
     from cvnb.demo import main as demo_main
 
     return demo_main(demo_arguments(rest))

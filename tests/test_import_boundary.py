@@ -114,7 +114,7 @@ def test_a_missing_extra_is_named(statement, blocked, message):
 def test_the_cli_names_the_lab_extra_for_the_demo():
     done = _run(_block(("papermill",)) + "from cvnb.cli import main\nmain(['demo'])")
     assert done.returncode == 1
-    assert "cvnb demo needs the 'lab' extra: pip install 'cvnb[lab]'" in done.stderr
+    assert "cvnb demo: the demo needs the 'lab' extra: pip install 'cvnb[lab]'" in done.stderr
 
 
 def _brightness_classifier(path: Path, pipeline: dict) -> None:
