@@ -7,6 +7,7 @@ honours it, with ``sys.modules[name] = None`` before the import.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -22,6 +23,7 @@ WIDGET_STACK = ("ipywidgets", "IPython", "traitlets", "anywidget")
 TORCH_STACK = ("torch", "torchvision", "fastai", "timm")
 LOGIC_PACKAGES = [
     "cvnb",
+    "cvnb.cli",
     "cvnb.data",
     "cvnb.datasets",
     "cvnb.models",
@@ -88,6 +90,16 @@ def test_the_image_grid_loads_no_torch():
     assert "cvnb.widgets._image_grid" in loaded
     assert not _leaked(loaded, TORCH_STACK)
     assert "cvnb.widgets._lr_finder" not in loaded
+
+
+@pytest.mark.parametrize("package", ["cvnb.widgets", "cvnb.export"])
+def test_lazy_packages_resolve_every_public_name(package):
+    module = importlib.import_module(package)
+    missing = [name for name in module.__all__ if getattr(module, name, None) is None]
+    assert not missing, f"{package}.__all__ names what its lazy map does not: {missing}"
+    assert set(module.__all__) <= set(dir(module))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        module.no_such_name  # noqa: B018
 
 
 @pytest.mark.parametrize(
