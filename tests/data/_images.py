@@ -10,9 +10,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-# The shared real-photo set lives beside the project (see shared/datasets/README.md).
-COCO_CROPS = Path(__file__).resolve().parents[2].parent / "shared/datasets/coco-crops"
-
 
 def gradient_rgb(width: int = 64, height: int = 48) -> Image.Image:
     """A smooth RGB image that survives JPEG compression recognisably."""
