@@ -90,20 +90,23 @@ def run_notebook(notebook: Path, out: Path, parameters: dict) -> Path:
 
     known = papermill.inspect_notebook(str(notebook))
     executed = out / notebook.name
-    with _quiet_papermill(), tempfile.TemporaryDirectory(prefix="cvnb-kernel-") as sockets:
-        # IPC sockets are files: keep them out of the notebooks folder (papermill's cwd).
-        ipc = {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters={k: v for k, v in parameters.items() if k in known},
-            cwd=str(notebook.parent),
-            progress_bar=True,
-            kernel_name="python3",
-            config=Config({"KernelManager": ipc}),
-        )
-    html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
-    executed.with_suffix(".html").write_text(html, encoding="utf-8")
+    try:
+        with _quiet_papermill(), tempfile.TemporaryDirectory(prefix="cvnb-kernel-") as sockets:
+            # IPC sockets are files: keep them out of the notebooks folder (papermill's cwd).
+            ipc = {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters={k: v for k, v in parameters.items() if k in known},
+                cwd=str(notebook.parent),
+                progress_bar=True,
+                kernel_name="python3",
+                config=Config({"KernelManager": ipc}),
+            )
+    finally:  # a failed run is saved with its error: render it too, that is where to look
+        if executed.is_file():
+            html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+            executed.with_suffix(".html").write_text(html, encoding="utf-8")
     return executed
 
 
@@ -142,13 +145,29 @@ def main(argv: list[str] | None = None) -> int:
             if skip:
                 continue
             start, cpu = time.perf_counter(), _kernel_cpu_seconds()
-            run_notebook(nb, out, params)
+            failed = _run_or_reason(nb, out, params)
             seconds[nb.stem] = round(time.perf_counter() - start, 1)
             cpu_seconds = round(_kernel_cpu_seconds() - cpu, 1)  # on a busy machine, wall ≫ CPU
             record_metrics(out, nb.stem, seconds=seconds[nb.stem], cpu_seconds=cpu_seconds)
+            if failed:
+                record_metrics(out, nb.stem, failed=failed)
+                print(f"✗ {nb.stem} failed: {failed} (see {out / nb.name})", flush=True)
     record_metrics(out, depth=depth, demo_wall_seconds=round(time.perf_counter() - t0, 1))
-    print(summary(read_metrics(out), steps, out))
-    return 0
+    metrics = read_metrics(out)
+    print(summary(metrics, steps, out))
+    return 1 if any("failed" in metrics.get(nb.stem, {}) for nb, _ in steps) else 0
+
+
+def _run_or_reason(notebook: Path, out: Path, parameters: dict) -> str | None:
+    """Run one notebook; None when it ran, else the error in one line (the run goes on)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        run_notebook(notebook, out, parameters)
+    except PapermillExecutionError as err:
+        first = (err.evalue or "").strip().splitlines()[:1]
+        return f"{err.ename} in cell {err.exec_count}" + (f": {first[0][:120]}" if first else "")
+    return None
 
 
 def summary(metrics: dict, steps: list[tuple[Path, str | None]], out: Path) -> str:
@@ -159,9 +178,11 @@ def summary(metrics: dict, steps: list[tuple[Path, str | None]], out: Path) -> s
         if skip:
             lines.append(f"  {nb.stem:<28} {'—':>6}    {skip}")
             continue
-        produced = section.get("produced", "?")
-        figure = section.get("key_figure", "")
-        lines.append(f"  {nb.stem:<28} {section.get('seconds', 0):>5.0f} s  {produced}; {figure}")
+        if "failed" in section:
+            said = f"FAILED: {section['failed']}"
+        else:
+            said = f"{section.get('produced', '?')}; {section.get('key_figure', '')}"
+        lines.append(f"  {nb.stem:<28} {section.get('seconds', 0):>5.0f} s  {said}")
     if "dataset" in metrics:
         lines.append(
             f"  dataset          {metrics['dataset']} ({metrics.get('n_images', '?')} images,"

@@ -136,3 +136,21 @@ def test_curriculum_notebook_is_ready_for_the_demo(notebook, caplog):
     for link in re.findall(r"\]\(([^)]+\.ipynb)\)", text):
         assert (NOTEBOOKS / link).is_file(), f"{notebook.name} links to missing {link}"
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")  # stripped
+
+
+def test_a_failing_notebook_is_reported_and_the_run_goes_on(tmp_path, capsys):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(
+        nbs / "00_bad.ipynb", _params(), new_code_cell("assert DEPTH == 'x', 'target missed'")
+    )
+    good = "from cvnb.runs import record_metrics\nrecord_metrics(OUT, '01_ok', produced='p')"
+    _notebook(nbs / "01_ok.ipynb", _params(), new_code_cell(good))
+
+    assert main(["--notebooks", str(nbs), "--out", str(tmp_path / "run"), "--all"]) == 1
+
+    printed = capsys.readouterr().out
+    assert re.search(r"✗ 00_bad failed: AssertionError in cell \d+: target missed", printed)
+    assert (tmp_path / "run" / "00_bad.html").is_file()  # where to look
+    assert re.search(r"00_bad +\d+ s  FAILED: AssertionError", printed)
+    assert re.search(r"01_ok +\d+ s  p; ", printed)
