@@ -45,6 +45,7 @@ def parity_report(
     dl=None,
     max_images: int | None = 512,
     atol: float = 1e-3,
+    device=None,
 ) -> ParityReport:
     """Compare a learner's model with its ONNX export on real validation images.
 
@@ -58,21 +59,33 @@ def parity_report(
         dl: A fastai DataLoader to draw images from (default: the validation loader).
         max_images: Stop after this many images (None: the whole loader).
         atol: Tolerance for :attr:`ParityReport.ok`.
+        device: Where the torch reference runs (:func:`cvnb.device.pick_device`; default:
+            the learner's device); onnxruntime uses the matching providers
+            (:func:`cvnb.device.onnx_providers`: CUDA with ``onnxruntime-gpu``, else CPU).
+            Both run in float32.
+
+    Raises:
+        ValueError: ``device`` names a device this machine does not have, or the loader
+            is empty.
     """
+    from cvnb.device import onnx_providers, pick_device
+
     from ._runtime import load_onnx
 
-    session = load_onnx(onnx_path).session
+    device = pick_device(device, learn=learn)
+    providers = onnx_providers("cuda" if device.type == "cuda" and _ort_cuda() else "cpu")
+    session = load_onnx(onnx_path, providers=providers).session
     config = learn.cvnb_config
     mean = torch.tensor(config.mean).view(1, -1, 1, 1)
     std = torch.tensor(config.std).view(1, -1, 1, 1)
-    model = copy.deepcopy(learn.model).cpu().eval()  # leave the learner's model as it was
+    model = copy.deepcopy(learn.model).to(device).eval()  # the learner's model stays as it was
     diffs, agree, n = [], 0, 0
     with torch.no_grad():
         for xb, *_ in dl if dl is not None else learn.dls.valid:
             x01 = (xb.as_subclass(torch.Tensor).cpu() * std + mean).float()
             if max_images is not None:
                 x01 = x01[: max_images - n]
-            reference = model((x01 - mean) / std).numpy()
+            reference = model(((x01 - mean) / std).to(device)).float().cpu().numpy()
             exported = session.run(["logits"], {"image": x01.numpy()})[0]
             diffs.append(np.abs(reference - exported).ravel())
             agree += int((reference.argmax(1) == exported.argmax(1)).sum())
@@ -89,3 +102,9 @@ def parity_report(
         top1_agreement=agree / n,
         atol=atol,
     )
+
+
+def _ort_cuda() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()

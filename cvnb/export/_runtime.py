@@ -30,7 +30,9 @@ class OnnxClassifier:
         >>> clf.predict(["some.png"])  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike, providers: Sequence[str] | None = None):
+    def __init__(
+        self, path: str | os.PathLike, providers: Sequence[str] | None = None, device=None
+    ):
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"no ONNX file at {self.path}; export one with export_onnx")
@@ -45,9 +47,11 @@ class OnnxClassifier:
         self.config: dict = json.loads(meta[CONFIG_KEY])
         self.classes: list[str] = list(self.config["classes"])
         self._valid = None  # the validation preprocessing, built on first use
-        self.session = ort.InferenceSession(
-            str(self.path), providers=list(providers or ["CPUExecutionProvider"])
-        )
+        if providers is None:
+            from cvnb.device import onnx_providers
+
+            providers = onnx_providers(device)
+        self.session = ort.InferenceSession(str(self.path), providers=list(providers))
 
     def preprocess(self, images: Sequence[str | os.PathLike | Image.Image]) -> np.ndarray:
         """Images (paths or PIL) → float32 ``(N, 3, S, S)`` in [0, 1], as in validation.
@@ -76,7 +80,7 @@ class OnnxClassifier:
                 from fastai.vision.augment import Resize
                 from fastai.vision.core import PILImage
 
-                from cvnb.train import RESIZE_METHODS
+                from cvnb.train._learner import RESIZE_METHODS
 
                 size, method = self.config["img_size"], RESIZE_METHODS[self.config["resize"]]
                 resize = Resize(size, method=method)
@@ -98,6 +102,17 @@ class OnnxClassifier:
         )
 
 
-def load_onnx(path: str | os.PathLike, providers: Sequence[str] | None = None) -> OnnxClassifier:
-    """Load a file written by :func:`cvnb.export.export_onnx` for inference."""
-    return OnnxClassifier(path, providers)
+def load_onnx(
+    path: str | os.PathLike, providers: Sequence[str] | None = None, *, device=None
+) -> OnnxClassifier:
+    """Load a file written by :func:`cvnb.export.export_onnx` for inference.
+
+    Args:
+        path: The ``.onnx`` file.
+        providers: onnxruntime execution providers; None: :func:`cvnb.device.onnx_providers`
+            for ``device`` (CUDA when ``onnxruntime-gpu`` is installed, else the CPU).
+        device: ``None``/``"auto"``, ``"cpu"`` or ``"cuda"`` (see
+            :func:`cvnb.device.onnx_providers`; ``"cuda"`` without ``onnxruntime-gpu``
+            raises ``ValueError``).
+    """
+    return OnnxClassifier(path, providers, device)

@@ -14,7 +14,10 @@ from fastai.callback.training import GradientAccumulation
 from fastai.learner import Learner
 from tqdm.auto import tqdm
 
-from ._memory import CpuMeter, CudaMeter, ModelSnapshot
+from cvnb.device import pick_device
+
+from ._memory import CpuMeter, CudaMeter
+from ._preserve import LearnerSnapshot
 
 BATCH_COLUMNS = ["bs", "peak_mem_mb", "img_per_s", "fits", "measured"]
 
@@ -144,9 +147,9 @@ def find_batch_size(
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     sizes = [2**k for k in range(math.ceil(math.log2(min_bs)), int(math.log2(max_bs)) + 1)]
     model = learn.model
-    device = next(model.parameters()).device
+    device = pick_device(learn=learn)
     xb, yb = _one_batch(learn, device)
-    saved = ModelSnapshot(model)
+    saved = LearnerSnapshot(learn)
     rows: list[dict] = []
     meter = None
     try:
@@ -156,7 +159,7 @@ def find_batch_size(
         with contextlib.suppress(torch.cuda.OutOfMemoryError):
             _warm_up(learn, opt, _tile(xb, sizes[0]), _tile(yb, sizes[0]))
         del opt
-        saved.restore(model)
+        saved.restore()
         meter = CudaMeter(device) if device.type == "cuda" else CpuMeter()
         budget = float(memory_budget) if memory_budget is not None else meter.default_budget()
         for bs in tqdm(sizes, desc="batch sizes", disable=not progress):
@@ -171,11 +174,11 @@ def find_batch_size(
             speed = bs / _median_step(learn, opt, x, y, device, repeats) if fits else float("nan")
             rows.append(_row(bs, peak if peak is not None else float("nan"), speed, fits, True))
             del opt
-            saved.restore(model)
+            saved.restore()
             if not fits:
                 break
     finally:
-        saved.restore(model)
+        saved.restore()
         if meter is not None:
             meter.release()
     table = pd.DataFrame(rows, columns=BATCH_COLUMNS)

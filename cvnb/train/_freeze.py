@@ -13,52 +13,19 @@ that actually get gradients, its normalization layers included).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import norm_bias_params
-from fastcore.basics import even_mults
 
 from cvnb.models import layer_groups
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
-DEFAULT_LR_SPREAD = 100.0  # fastai fine_tune's lr_mult: slice(base_lr / 100, base_lr)
+from ._rates import _lr_source, _target_lrs
 
 TABLE_COLUMNS = ("group", "n_params", "trainable", "n_trainable", "lr_mult", "lr")
-
-
-def discriminative_lrs(base_lr: float, n_groups: int, spread: float) -> np.ndarray:
-    """Per-group learning rates, evenly spaced on a log scale from input to head.
-
-    The first group gets ``base_lr / spread``, the last (the head) ``base_lr``: exactly
-    what fastai gives for ``lr=slice(base_lr / spread, base_lr)`` (``even_mults``).
-
-    Args:
-        base_lr: The head's rate.
-        n_groups: Number of groups.
-        spread: Head rate over first-group rate (1 = one rate for all).
-
-    Returns:
-        Array of ``n_groups`` rates, increasing towards the head.
-
-    Example:
-        >>> discriminative_lrs(1e-3, 3, 100).round(6).tolist()
-        [1e-05, 0.0001, 0.001]
-    """
-    if not base_lr > 0 or not spread >= 1 or n_groups < 1:
-        raise ValueError(
-            f"need base_lr > 0, spread >= 1 and n_groups >= 1; got base_lr={base_lr}, "
-            f"spread={spread}, n_groups={n_groups}"
-        )
-    if n_groups == 1 or spread == 1:
-        return np.full(n_groups, float(base_lr))
-    return np.asarray(even_mults(base_lr / spread, base_lr, n_groups), dtype=float)
 
 
 def group_names(learn: Learner) -> list[str]:
@@ -102,17 +69,104 @@ def layer_table(
         ``train_bn``), ``lr_mult`` (rate over the head's rate) and ``lr``.
     """
     groups = learn.splitter(learn.model)
-    norms = {id(p) for p in norm_bias_params(learn.model, with_bias=False)}
     lrs = _target_lrs(learn, len(groups), base_lr, lr_spread)
+    return _table(learn, groups, _current_flags(learn, groups), lrs, planned=False)
+
+
+@dataclass(frozen=True)
+class FreezePlan:
+    """What :func:`apply_freeze` will do, computed without touching the learner.
+
+    Attributes:
+        groups: Group names, input to output.
+        trainable: Whether each group's own weights will train.
+        lrs: Each group's rate after applying (the current rates when ``set_rates`` is False).
+        set_rates: Whether applying sets the optimizer's rates (``base_lr`` or ``lr_spread``
+            was given).
+        table: The :func:`layer_table` the learner will have after applying.
+    """
+
+    groups: tuple[str, ...]
+    trainable: tuple[bool, ...]
+    lrs: tuple[float, ...]
+    set_rates: bool
+    table: pd.DataFrame
+
+    def code(
+        self,
+        *,
+        epochs: int = 1,
+        method: str = "fit_one_cycle",
+        schedule: Mapping[int, object] | None = None,
+        name: str = "learn",
+    ) -> str:
+        """The fastai code :func:`freeze_code` will give once the plan is applied."""
+        return _code(self.table, epochs=epochs, method=method, schedule=schedule, name=name)
+
+
+def plan_freeze(
+    learn: Learner,
+    trainable: Sequence[bool] | Mapping[str | int, bool] | None = None,
+    *,
+    base_lr: float | None = None,
+    lr_spread: float | None = None,
+) -> FreezePlan:
+    """The freezing and rates :func:`apply_freeze` would set, as a pure plan.
+
+    Reads the learner and changes nothing (no optimizer is created, no flag moves), so a
+    widget can show the table and code on every slider move and apply once.
+
+    Args:
+        learn: A fastai ``Learner``.
+        trainable: As in :func:`apply_freeze`.
+        base_lr: As in :func:`apply_freeze`.
+        lr_spread: As in :func:`apply_freeze`.
+
+    Returns:
+        A :class:`FreezePlan`; ``apply_freeze(learn, plan)`` applies it.
+
+    Raises:
+        ValueError: Wrong number of flags, an unknown group name, a rate that is not positive.
+
+    Example:
+        >>> plan = plan_freeze(learn, {"stage7": True}, base_lr=1e-3, lr_spread=10)  # doctest: +SKIP
+        >>> plan.table, print(plan.code(epochs=3))  # doctest: +SKIP
+        >>> apply_freeze(learn, plan)  # doctest: +SKIP
+    """
+    groups = learn.splitter(learn.model)
+    names = group_names(learn)
+    current = _current_flags(learn, groups)
+    flags = _resolve({} if trainable is None else trainable, names, current)
+    lrs = _target_lrs(learn, len(names), base_lr, lr_spread)
+    table = _table(learn, groups, flags, lrs, planned=True)
+    set_rates = base_lr is not None or lr_spread is not None
+    return FreezePlan(tuple(names), tuple(flags), tuple(float(x) for x in lrs), set_rates, table)
+
+
+def _current_flags(learn: Learner, groups) -> list[bool]:
+    norms = {id(p) for p in norm_bias_params(learn.model, with_bias=False)}
+    return [
+        all(p.requires_grad for p in ([p for p in g if id(p) not in norms] or list(g)))
+        for g in groups
+    ]
+
+
+def _table(learn: Learner, groups, flags, lrs, *, planned: bool) -> pd.DataFrame:
+    """The layer table for ``flags``; ``planned``: count what applying them would train."""
+    norms = {id(p) for p in norm_bias_params(learn.model, with_bias=False)}
+    train_bn = bool(getattr(learn, "train_bn", True))
     rows = []
-    for name, group, lr in zip(group_names(learn), groups, lrs, strict=True):
-        own = [p for p in group if id(p) not in norms] or list(group)
+    for name, group, flag, lr in zip(group_names(learn), groups, flags, lrs, strict=True):
+        if planned:
+            n_trainable = sum(p.numel() for p in group if flag or (train_bn and id(p) in norms))
+        else:
+            n_trainable = sum(p.numel() for p in group if p.requires_grad)
         rows.append(
             {
                 "group": name,
                 "n_params": sum(p.numel() for p in group),
-                "trainable": all(p.requires_grad for p in own),
-                "n_trainable": sum(p.numel() for p in group if p.requires_grad),
+                "trainable": bool(flag),
+                "n_trainable": n_trainable,
                 "lr_mult": float(lr / lrs[-1]),
                 "lr": float(lr),
             }
@@ -122,7 +176,7 @@ def layer_table(
 
 def apply_freeze(
     learn: Learner,
-    trainable: Sequence[bool] | Mapping[str | int, bool] | None = None,
+    trainable: Sequence[bool] | Mapping[str | int, bool] | FreezePlan | None = None,
     *,
     base_lr: float | None = None,
     lr_spread: float | None = None,
@@ -142,7 +196,8 @@ def apply_freeze(
             (or indices) to flags, leaving the groups it does not name as they are; None
             changes only the rates (``apply_freeze(learn, base_lr=result.recommended)``
             applies an LR-finder rate to the head, the other groups keeping their
-            multipliers).
+            multipliers); or a :class:`FreezePlan` from :func:`plan_freeze` (then
+            ``base_lr`` and ``lr_spread`` must be None: the plan holds the rates).
         base_lr: The head's rate; see :func:`layer_table`.
         lr_spread: Head rate over first-group rate (:func:`discriminative_lrs`).
 
@@ -156,20 +211,26 @@ def apply_freeze(
     Example:
         >>> apply_freeze(learn, {"stage6": True, "stage7": True}, base_lr=1e-3, lr_spread=10)  # doctest: +SKIP
     """
+    if isinstance(trainable, FreezePlan):
+        if base_lr is not None or lr_spread is not None:
+            raise ValueError("a FreezePlan holds its rates: give base_lr/lr_spread to plan_freeze")
+        plan = trainable
+    else:
+        plan = plan_freeze(learn, trainable, base_lr=base_lr, lr_spread=lr_spread)
+    if list(plan.groups) != group_names(learn):
+        raise ValueError("this FreezePlan was made for another learner (its groups differ)")
     if learn.opt is None:
         learn.create_opt()
     opt = learn.opt
-    names = group_names(learn)
-    current = layer_table(learn)["trainable"].tolist()
-    flags = _resolve({} if trainable is None else trainable, names, current)
-    lrs = _target_lrs(learn, len(names), base_lr, lr_spread)
+    current = _current_flags(learn, learn.splitter(learn.model))
+    flags, lrs = list(plan.trainable), np.asarray(plan.lrs, dtype=float)
     for i, (flag, was) in enumerate(zip(flags, current, strict=True)):
         for p, pg, state, hyper in opt.all_params(slice(i, i + 1)):
             if flag != was:
                 opt.state[p] = {k: state[k] for k in opt._keep_on_clear if k in state}
             opt._set_require_grad(flag, p, pg, opt.state[p], hyper)
     opt.frozen_idx = _leading_frozen(flags)
-    if base_lr is not None or lr_spread is not None:
+    if plan.set_rates:
         opt.set_hyper("lr", lrs)
         learn.lr = np.asarray(lrs, dtype=float)
     return layer_table(learn)
@@ -195,7 +256,10 @@ def freeze_code(
     Returns:
         Python source (the function does not print; ``print(freeze_code(learn))``).
     """
-    table = layer_table(learn)
+    return _code(layer_table(learn), epochs=epochs, method=method, schedule=schedule, name=name)
+
+
+def _code(table: pd.DataFrame, *, epochs: int, method: str, schedule, name: str) -> str:
     flags = table["trainable"].tolist()
     lines = []
     frozen = [g for g, on in zip(table["group"], flags, strict=True) if not on]
@@ -221,36 +285,6 @@ def freeze_code(
         cbs = f", cbs=[UnfreezeSchedule({plan!r})]"
     lines.append(f"{name}.{method}({epochs}, {_lr_source(table['lr'].to_numpy())}{cbs})")
     return "\n".join(lines) + "\n"
-
-
-def plot_layer_table(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
-    """Parameters per group (bars: trainable part dark, frozen part light) and rates.
-
-    Args:
-        table: A :func:`layer_table` (or :func:`apply_freeze`) result.
-        ax: Axes to draw into; a new Figure (not attached to pyplot) when None.
-
-    Returns:
-        The Figure drawn on; the per-group learning rate is on a second, logarithmic axis.
-    """
-    if ax is None:
-        from matplotlib.figure import Figure  # lazy: keeps `import cvnb.train` cheap
-
-        ax = Figure(figsize=(7.0, 3.5), layout="constrained").subplots()
-    x = np.arange(len(table))
-    millions = table["n_params"] / 1e6
-    trained = table["n_trainable"] / 1e6
-    ax.bar(x, millions, color="0.8", label="frozen")
-    ax.bar(x, trained, color="C0", label="trainable")
-    ax.set_xticks(x, table["group"], rotation=45, ha="right")
-    total = f"{trained.sum():.2f}M of {millions.sum():.2f}M parameters train"
-    ax.set(ylabel="parameters (millions)", title=total)
-    rates = ax.twinx()
-    rates.plot(x, table["lr"], "o-", color="C3", label="learning rate")
-    rates.set_yscale("log")
-    rates.set_ylabel("learning rate")
-    ax.legend(loc="upper left", fontsize=8)
-    return ax.figure
 
 
 class UnfreezeSchedule(Callback):
@@ -336,35 +370,3 @@ def _resolve(
             f"({names}); give one per group or a dict {{name: bool}}"
         )
     return flags
-
-
-def _current_lrs(learn: Learner, n: int) -> np.ndarray:
-    if learn.opt is not None:
-        return np.array([h["lr"] for h in learn.opt.hypers], dtype=float)
-    lr = learn.lr
-    if isinstance(lr, slice):
-        if lr.start:
-            return discriminative_lrs(lr.stop, n, lr.stop / lr.start)
-        return np.array([lr.stop / 10] * (n - 1) + [lr.stop], dtype=float)
-    return np.broadcast_to(np.asarray(lr, dtype=float), (n,)).copy()
-
-
-def _target_lrs(
-    learn: Learner, n: int, base_lr: float | None, lr_spread: float | None
-) -> np.ndarray:
-    current = _current_lrs(learn, n)
-    if lr_spread is not None:
-        return discriminative_lrs(base_lr if base_lr is not None else current[-1], n, lr_spread)
-    if base_lr is not None:
-        if not base_lr > 0:
-            raise ValueError(f"base_lr must be > 0, got {base_lr}")
-        return base_lr * current / current[-1]
-    return current
-
-
-def _lr_source(lrs: np.ndarray) -> str:
-    if np.allclose(lrs, lrs[-1], rtol=1e-9):
-        return f"{lrs[-1]:.3g}"
-    if len(lrs) > 1 and np.allclose(lrs, even_mults(lrs[0], lrs[-1], len(lrs)), rtol=1e-6):
-        return f"slice({lrs[0]:.3g}, {lrs[-1]:.3g})"
-    return "[" + ", ".join(f"{v:.3g}" for v in lrs) + "]"

@@ -21,6 +21,8 @@ from cvnb.data import read_image
 from cvnb.models import OFFLINE_DEFAULT, create_backbone, param_groups
 
 from ._albumentations import AlbumentationsTransform, mix_callback, resolve_pipeline
+from ._metrics import balanced_accuracy_metric
+from ._size import default_img_size
 
 if TYPE_CHECKING:
     from cvnb.augment import Pipeline
@@ -112,7 +114,10 @@ def make_learner(
     Args:
         df: Table with ``path``, ``label``, ``split`` (and optionally ``error``) columns.
         arch: timm model name (see :func:`cvnb.models.create_backbone`).
-        img_size: Square input side in pixels (default: the pipeline's size, else 224).
+        img_size: Square input side in pixels. None: the size of the ``augment`` pipeline
+            when one is given as an object or file, else :func:`cvnb.train.default_img_size`
+            (the backbone's native side for photos, e.g. 224; near the images' own size
+            for tiny images such as 8×8 digits).
         pretrained: Start from ImageNet weights (offline for the default ``arch``).
         bs: Batch size.
         resize: ``"squish"`` (whole image, aspect changed), ``"crop"`` (centre crop on
@@ -138,7 +143,8 @@ def make_learner(
         num_workers: DataLoader worker processes (0 is fastest for small sets on 2 cores).
         seed: Seed for fastai/torch/numpy/random and the augmentation pipeline: same seed,
             same shuffles, head init and augmented batches.
-        metrics: fastai metrics; defaults to ``[accuracy]``.
+        metrics: fastai metrics; defaults to ``accuracy`` and ``balanced_accuracy`` (mean
+            per-class recall, :func:`cvnb.train.balanced_accuracy`).
         **learner_kwargs: Passed to ``fastai.learner.Learner`` (``cbs``, ``wd``, ``path``,
             ``loss_func`` to replace the loss …).
 
@@ -157,6 +163,8 @@ def make_learner(
     if resize is not None and resize not in RESIZE_NAMES:
         raise ValueError(f"resize must be one of {list(RESIZE_NAMES)}, got {resize!r}")
     table = _training_table(df)
+    if img_size is None and (augment is None or _is_preset(augment)):
+        img_size = default_img_size(df, arch)
     pipeline = resolve_pipeline(augment, img_size=img_size, resize=resize, fill=fill)
     if mix is not None or mix_alpha is not None:
         pipeline = pipeline.replace(
@@ -187,7 +195,7 @@ def make_learner(
         dls,
         model,
         loss_func=learner_kwargs.pop("loss_func", None) or _loss(label_smoothing),
-        metrics=metrics if metrics is not None else [accuracy],
+        metrics=metrics if metrics is not None else [accuracy, balanced_accuracy_metric()],
         splitter=param_groups,
         cbs=cbs or None,
         **learner_kwargs,
@@ -237,4 +245,20 @@ def _training_table(df: pd.DataFrame) -> pd.DataFrame:
             )
     if table["label"].nunique() < 2:
         raise ValueError("classification needs at least two classes in the table")
+    only_valid = sorted(
+        set(table.loc[table.is_valid, "label"]) - set(table.loc[~table.is_valid, "label"])
+    )
+    if only_valid:
+        raise ValueError(
+            f"class(es) {only_valid} appear only in 'valid', never in 'train': the model cannot "
+            "learn them (validation would fail, and an export's class list would miss them). "
+            "Move some of their images to train, or drop those rows"
+        )
     return table.reset_index(drop=True)
+
+
+def _is_preset(augment) -> bool:
+    from cvnb.augment import PRESETS
+    from cvnb.augment._presets import DOMAIN_PRESETS
+
+    return isinstance(augment, str) and augment in (*PRESETS, *DOMAIN_PRESETS)

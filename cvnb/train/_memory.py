@@ -15,29 +15,6 @@ _MB = 2**20
 _PROC_PEAK = Path("/proc/self/clear_refs")
 
 
-class ModelSnapshot:
-    """Weights, buffers, gradients, train mode and torch's random state, to put back."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        self.grads = [
-            None if p.grad is None else p.grad.detach().clone() for p in model.parameters()
-        ]
-        self.modes = [m.training for m in model.modules()]
-        self.rng = torch.get_rng_state()
-        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-
-    def restore(self, model: torch.nn.Module) -> None:
-        model.load_state_dict(self.state)
-        for p, g in zip(model.parameters(), self.grads, strict=True):
-            p.grad = None if g is None else g.clone()
-        for m, training in zip(model.modules(), self.modes, strict=True):
-            m.training = training
-        torch.set_rng_state(self.rng)
-        if self.cuda_rng is not None:
-            torch.cuda.set_rng_state_all(self.cuda_rng)
-
-
 class CpuMeter:
     """Peak resident memory of this process during a call, minus the resident memory at start.
 

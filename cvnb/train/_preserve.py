@@ -20,32 +20,70 @@ _LEARNER_ATTRS = ("model_dir", "epoch", "n_epoch", "iter", "n_iter", "train_iter
 _RECORDER_ATTRS = ("lrs", "iters", "losses", "values", "metric_names", "log")
 
 
+class LearnerSnapshot:
+    """A learner's state in memory, to put back any number of times (:meth:`restore`).
+
+    Holds the weights and buffers, ``requires_grad`` flags, gradients, train/eval mode of
+    every module, the optimizer (same object; per-parameter state, hyper-parameters and
+    ``frozen_idx``; or None when there was none), the recorder's curves, loop counters,
+    ``model_dir`` and the random number generators (Python, numpy, torch, CUDA, the
+    loaders'). The one snapshot behind :func:`preserved_learner`, the range test and
+    :func:`cvnb.train.find_batch_size`.
+    """
+
+    def __init__(self, learn: Learner):
+        self.learn = learn
+        model = learn.model
+        self.params = list(model.parameters())
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.flags = [p.requires_grad for p in self.params]
+        self.grads = [None if p.grad is None else p.grad.detach().clone() for p in self.params]
+        self.modes = [m.training for m in model.modules()]
+        self.opt = learn.opt
+        self.opt_saved = _opt_snapshot(self.opt)
+        self.attrs = {a: copy.copy(getattr(learn, a)) for a in _LEARNER_ATTRS if hasattr(learn, a)}
+        recorder = getattr(learn, "recorder", None)
+        self.rec = {
+            a: copy.copy(getattr(recorder, a)) for a in _RECORDER_ATTRS if hasattr(recorder, a)
+        }
+        self.rngs = _rng_snapshot(learn)
+
+    def restore(self) -> None:
+        """Put everything back (the snapshot stays valid for another restore)."""
+        learn, model = self.learn, self.learn.model
+        _rng_restore(learn, self.rngs)
+        with torch.no_grad():
+            model.load_state_dict(self.weights)
+        for p, flag, grad in zip(self.params, self.flags, self.grads, strict=True):
+            p.requires_grad_(flag)
+            p.grad = None if grad is None else grad.clone()  # steps zero grads in place
+        for m, mode in zip(model.modules(), self.modes, strict=True):
+            m.training = mode
+        learn.opt = self.opt
+        _opt_restore(self.opt, self.opt_saved)
+        for a, v in self.attrs.items():
+            setattr(learn, a, v)
+        recorder = getattr(learn, "recorder", None)
+        for a, v in self.rec.items():
+            setattr(recorder, a, copy.copy(v))
+
+
 @contextmanager
 def preserved_learner(learn: Learner, *, seed: int | None = None) -> Iterator[Learner]:
     """Snapshot a learner in memory and put it back on exit, even after an exception.
 
-    Restores the weights and buffers, ``requires_grad`` flags, gradients, train/eval mode
-    of every module, the optimizer (same object; per-parameter state, hyper-parameters and
-    ``frozen_idx``; or None when there was none), the recorder's curves,
-    loop counters, ``model_dir`` and the random number generators. Inside, with ``seed``,
-    every generator (and the training loader's shuffle) is seeded.
+    Restores everything a :class:`LearnerSnapshot` holds: the weights and buffers,
+    ``requires_grad`` flags, gradients, train/eval mode of every module, the optimizer
+    (same object; per-parameter state, hyper-parameters and ``frozen_idx``; or None when
+    there was none), the recorder's curves, loop counters, ``model_dir`` and the random
+    number generators. Inside, with ``seed``, every generator (and the training loader's
+    shuffle) is seeded.
 
     Args:
         learn: The fastai ``Learner``.
         seed: Seed to set inside the block (None leaves the generators as they are).
     """
-    model = learn.model
-    params = list(model.parameters())
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    flags = [p.requires_grad for p in params]
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    modes = [m.training for m in model.modules()]
-    opt = learn.opt
-    opt_saved = _opt_snapshot(opt)
-    attrs = {a: copy.copy(getattr(learn, a)) for a in _LEARNER_ATTRS if hasattr(learn, a)}
-    recorder = getattr(learn, "recorder", None)
-    rec = {a: copy.copy(getattr(recorder, a)) for a in _RECORDER_ATTRS if hasattr(recorder, a)}
-    rngs = _rng_snapshot(learn)
+    snapshot = LearnerSnapshot(learn)
     try:
         if seed is not None:
             set_seed(seed)
@@ -53,20 +91,7 @@ def preserved_learner(learn: Learner, *, seed: int | None = None) -> Iterator[Le
                 dl.rng = random.Random(seed)
         yield learn
     finally:
-        _rng_restore(learn, rngs)
-        with torch.no_grad():
-            model.load_state_dict(weights)
-        for p, flag, grad in zip(params, flags, grads, strict=True):
-            p.requires_grad_(flag)
-            p.grad = grad
-        for m, mode in zip(model.modules(), modes, strict=True):
-            m.training = mode
-        learn.opt = opt
-        _opt_restore(opt, opt_saved)
-        for a, v in attrs.items():
-            setattr(learn, a, v)
-        for a, v in rec.items():
-            setattr(recorder, a, v)
+        snapshot.restore()
 
 
 def _clone(obj):

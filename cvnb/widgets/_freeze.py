@@ -9,8 +9,8 @@ import anywidget
 import numpy as np
 import traitlets
 
-from cvnb.train._freeze import UnfreezeSchedule, apply_freeze, layer_table
-from cvnb.train._widget_support import preview_freeze, schedule_from_epochs
+from cvnb.train._freeze import UnfreezeSchedule, apply_freeze, layer_table, plan_freeze
+from cvnb.train._widget_support import schedule_from_epochs
 from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._base import dispatch_action, report_errors
 
@@ -227,15 +227,11 @@ class LayerFreezeWidget(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ internals
     def _refresh(self) -> None:
-        table, code = preview_freeze(
-            self._learn,
-            self.trainable,
-            base_lr=self.base_lr,
-            lr_spread=self.lr_spread,
-            schedule=self.schedule,
-            epochs=self.epochs,
-            method=self.method,
+        planned = plan_freeze(
+            self._learn, self.trainable, base_lr=self.base_lr, lr_spread=self.lr_spread
         )
+        code = planned.code(schedule=self.schedule, epochs=self.epochs, method=self.method)
+        table = planned.table
         self._table = table
         plan = {g: e for e, groups in self.schedule.items() for g in groups}
         rows = [

@@ -10,8 +10,9 @@ import anywidget
 import traitlets
 from fastai.callback.core import Callback
 
-from cvnb.train import SUGGESTION_METHODS, LRFinderResult, find_lr
+from cvnb.train import LRFinderResult, find_lr
 from cvnb.train._freeze import apply_freeze
+from cvnb.train._lr_curve import SUGGESTION_METHODS
 from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._base import dispatch_action, report_errors
 

@@ -220,3 +220,20 @@ def test_default_dynamo_export(trained, tmp_path):
     for n in (1, 7):
         x = torch.rand(n, 3, 32, 32).numpy()
         assert session.run(["logits"], {"image": x})[0].shape == (n, 10)
+
+
+def test_devices_follow_the_one_rule(trained, exported):
+    """The parity check and load_onnx follow cvnb.device: the learner's device, else ask."""
+    from cvnb.device import pick_device
+
+    assert pick_device(learn=trained).type == "cpu"  # the learner's model is on the CPU
+    assert load_onnx(exported.path, device="cpu").session.get_providers() == [
+        "CPUExecutionProvider"
+    ]
+    assert parity_report(trained, exported.path, max_images=8, device="cpu").ok
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            parity_report(trained, exported.path, max_images=8, device="cuda")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(ValueError, match="onnxruntime-gpu"):
+            load_onnx(exported.path, device="cuda")

@@ -9,7 +9,8 @@ import torch
 from fastai.callback.mixup import CutMix, MixUp
 
 from cvnb.augment import PipelineFileError, preset
-from cvnb.train import AlbumentationsTransform, make_learner
+from cvnb.train import make_learner
+from cvnb.train._albumentations import AlbumentationsTransform
 
 
 def _learner(df: pd.DataFrame, **kwargs):

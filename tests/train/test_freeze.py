@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from fastai.callback.core import Callback
@@ -17,11 +18,12 @@ from cvnb.train._freeze import (
     TABLE_COLUMNS,
     UnfreezeSchedule,
     apply_freeze,
-    discriminative_lrs,
     freeze_code,
     layer_table,
-    plot_layer_table,
+    plan_freeze,
 )
+from cvnb.train._freeze_plot import plot_layer_table
+from cvnb.train._rates import discriminative_lrs
 
 NAMES = ["stem", *(f"stage{i}" for i in range(1, 8)), "head"]
 
@@ -187,3 +189,33 @@ def test_unfreeze_schedule_unfreezes_groups_at_the_given_epoch(small):
     assert torch.equal(after["blocks.4.0.conv_pw.weight"], before["blocks.4.0.conv_pw.weight"])
     with pytest.raises(ValueError, match="epochs"):
         UnfreezeSchedule({-1: "head"})
+
+
+@pytest.mark.parametrize(
+    ("trainable", "rates"),
+    [
+        ({"stage7": True, "stage6": True}, {"base_lr": 1e-3, "lr_spread": 10}),
+        ([False] * 8 + [True], {}),
+        (None, {"base_lr": 3e-4}),
+        ([True] * 9, {"lr_spread": 100}),
+    ],
+)
+def test_plan_is_what_apply_gives_and_touches_nothing(small, trainable, rates):
+    """plan_freeze is pure; apply_freeze(learn, plan) lands exactly on the plan's table."""
+    learn = _learner(small)  # pretrained: frozen, with an optimizer
+    flags = [p.requires_grad for p in learn.model.parameters()]
+    hypers = [dict(h) for h in learn.opt.hypers]
+    plan = plan_freeze(learn, trainable, **rates)
+    assert [p.requires_grad for p in learn.model.parameters()] == flags
+    assert [dict(h) for h in learn.opt.hypers] == hypers
+    code = plan.code(epochs=3)
+    applied = apply_freeze(learn, plan)
+    pd.testing.assert_frame_equal(applied, plan.table)
+    assert freeze_code(learn, epochs=3) == code
+
+
+def test_a_plan_carries_its_rates(small):
+    learn = _learner(small)
+    plan = plan_freeze(learn, base_lr=1e-3)
+    with pytest.raises(ValueError, match="holds its rates"):
+        apply_freeze(learn, plan, base_lr=1e-2)

@@ -77,8 +77,20 @@ def test_error_rows_and_test_rows_are_left_out(digits_subset, digits_table):
         (lambda df: df.assign(split="test"), "no readable 'train' images"),
         (lambda df: df.assign(error="unreadable"), "no readable 'train' images"),
         (lambda df: df.assign(label="7"), "at least two classes"),
+        (
+            lambda df: df[~((df.split == "train") & (df.label == "3"))],
+            r"class\(es\) \['3'\] appear only in 'valid'",
+        ),
     ],
-    ids=["no-split", "no-path-label", "no-valid", "only-test", "all-errors", "one-class"],
+    ids=[
+        "no-split",
+        "no-path-label",
+        "no-valid",
+        "only-test",
+        "all-errors",
+        "one-class",
+        "class-only-in-valid",
+    ],
 )
 def test_unusable_tables_raise_value_error(digits_subset, change, message):
     with pytest.raises(ValueError, match=message):

@@ -10,16 +10,9 @@ import torch
 from fastai.callback.schedule import minimum, steep, valley
 from matplotlib.figure import Figure
 
-from cvnb.train import (
-    SUGGESTION_METHODS,
-    LRFinderResult,
-    NoiseRule,
-    assess_lr_curve,
-    find_lr,
-    make_learner,
-    preserved_learner,
-)
+from cvnb.train import LRFinderResult, find_lr, make_learner, preserved_learner
 from cvnb.train._doctor import smooth_losses
+from cvnb.train._lr_curve import SUGGESTION_METHODS, NoiseRule, assess_lr_curve
 
 LRS = np.logspace(-7, 1, 100)
 

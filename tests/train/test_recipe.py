@@ -12,7 +12,9 @@ import torch
 from fastai.callback.core import Callback
 from fastai.metrics import ValueMetric, accuracy
 
-from cvnb.train import PROBE_LR, SCHEDULES, FitResult, fit, fit_probe_head, make_learner
+from cvnb.train import PROBE_LR, SCHEDULES, FitResult, fit, fit_probe_head, history, make_learner
+from cvnb.train._lr_curve import SUGGESTION_METHODS
+from cvnb.train._select import HoldoutCheck, holdout_split
 
 
 def _learner(df, **kwargs):
@@ -58,6 +60,7 @@ def test_each_schedule_trains_one_epoch(tiny, schedule):
         "train_loss",
         "valid_loss",
         "accuracy",
+        "balanced_accuracy",
         "lr",
         "time_s",
     ]
@@ -123,7 +126,7 @@ def test_probe_head_matches_the_learner(digits_subset):
     learn = _learner(digits_subset)
     probe = fit_probe_head(learn, progress=False)
     with learn.no_bar(), learn.no_logging():
-        _, acc = learn.validate()
+        acc = learn.validate()[1]
     # The logistic regression's weights, standardization folded in, are the head's now.
     assert float(acc) == pytest.approx(probe.accuracy, abs=0.011)
     assert probe.accuracy > 0.5 and probe.n_features == 1280  # chance is 0.1
@@ -133,9 +136,10 @@ def test_probe_head_matches_the_learner(digits_subset):
 def test_default_recipe_probes_then_trains_all_keeping_bn_stats(tiny):
     learn = _learner(tiny)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
-    res = fit(learn, 1, progress=False)
+    res = fit(learn, 1, progress=False, holdout=0)
     assert res.probe_accuracy is not None and res.probe_accuracy > 0.2  # chance: 0.1
-    assert (res.lr, res.lr_source) == (PROBE_LR, "probe recipe default")
+    assert (res.lr, res.lr_source) == (PROBE_LR, "PROBE_LR")
+    assert res.kept == "fine-tuned" and res.holdout is None and "holdout=0" in res.kept_reason
     assert res.history.phase.tolist() == ["all"]
     after = learn.model.state_dict()
     stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
@@ -148,14 +152,17 @@ def test_default_recipe_probes_then_trains_all_keeping_bn_stats(tiny):
 def test_without_probe_the_lr_finder_chooses(tiny):
     learn = _learner(tiny)
     res = fit(learn, 1, head_init="none", freeze_epochs=1, progress=False)
-    assert res.lr_source.startswith("find_lr") and 1e-6 < res.lr < 1
+    # lr_source names the finder's method, as FitResult documents ("find_lr: valley").
+    method = res.lr_source.removeprefix("find_lr: ")
+    assert res.lr_source.startswith("find_lr: ") and method in SUGGESTION_METHODS
+    assert 1e-6 < res.lr < 1
     assert res.history.phase.tolist() == ["frozen"]
 
 
 def test_bn_stats_update_is_fastai_default(tiny):
     learn = _learner(tiny)
     before = learn.model.bn1.running_mean.clone()
-    fit(learn, 1, 1e-3, head_init="probe", bn_stats="update", progress=False)
+    fit(learn, 1, 1e-3, head_init="probe", bn_stats="update", holdout=0, progress=False)
     assert not torch.equal(before, learn.model.bn1.running_mean)
 
 
@@ -170,6 +177,64 @@ def test_bad_arguments_raise(tiny):
         ({"bn_stats": "freeze"}, "bn_stats must be one of"),
         ({"lr_spread": 0.5}, "lr_spread must be >= 1"),
         ({"early_stopping": 0}, "early_stopping is a patience"),
+        ({"holdout": 1.0}, "holdout is a fraction"),
     ]:
         with pytest.raises(ValueError, match=message):
             fit(learn, 2, 1e-3, **{"progress": False, **kwargs})
+
+
+def test_fit_never_ends_below_its_probe(tiny):
+    """Fine-tuning that loses to the probe on held-back training images is undone."""
+    learn = _learner(tiny)
+    res = fit(learn, 1, 0.5, lr_spread=1, progress=False, seed=0)  # a rate that wrecks it
+    check = res.holdout
+    assert check["n"] == 10 and check["fine_tuned_accuracy"] <= check["probe_accuracy"]
+    assert res.kept == "probe" and "did not beat the linear probe" in res.kept_reason
+    assert res.valid_accuracy == pytest.approx(res.probe_accuracy)
+    # The learner holds the pretrained backbone with the probe head again.
+    pristine = _learner(tiny)
+    after = learn.model.state_dict()
+    body = [k for k in after if not k.startswith("classifier.")]
+    assert all(torch.equal(after[k], pristine.model.state_dict()[k]) for k in body)
+    with learn.no_bar(), learn.no_logging():
+        valid = learn.validate()
+    assert float(valid[1]) == pytest.approx(res.valid_accuracy, abs=1e-6)
+    assert float(valid[2]) == pytest.approx(res.valid_balanced_accuracy, abs=1e-6)
+    assert len(learn.dls.train.items) == (tiny.split == "train").sum()  # full set back
+
+
+def test_holdout_split_is_stratified_and_spares_tiny_classes():
+    labels = np.array([0] * 10 + [1] * 5 + [2] * 2 + [3])
+    fit_pos, held = holdout_split(labels, 0.2, seed=0)
+    assert sorted([*fit_pos, *held]) == list(range(len(labels)))
+    assert np.bincount(labels[held], minlength=4).tolist() == [2, 1, 0, 0]
+    assert holdout_split(labels, 0.2, seed=0)[1].tolist() == held.tolist()  # seeded
+
+
+def test_fine_tuning_must_win_strictly():
+    tie = HoldoutCheck(10, 0.8, 0.7, fine_tuned_accuracy=0.8, fine_tuned_balanced_accuracy=0.7)
+    assert not tie.fine_tuning_wins
+    tie.fine_tuned_balanced_accuracy = 0.75
+    assert tie.fine_tuning_wins
+
+
+def test_history_names_the_recorder_columns(tiny):
+    learn = _learner(tiny)
+    with pytest.raises(ValueError, match="no recorded epoch"):
+        history(learn)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(2, 1e-3)
+    table = history(learn)
+    assert list(table.columns) == [
+        "epoch", "train_loss", "valid_loss", "accuracy", "balanced_accuracy"
+    ]  # fmt: skip
+    assert table.epoch.tolist() == [0, 1]
+    assert table.valid_loss.tolist() == [v[1] for v in learn.recorder.values]
+
+
+def test_balance_weighs_the_loss_while_training_only(tiny):
+    unbalanced = tiny[~((tiny.split == "train") & (tiny.label == "0") & (tiny.index % 5 > 0))]
+    learn = _learner(unbalanced)
+    res = fit(learn, 1, progress=False, balance=True, holdout=0)
+    assert learn.loss_func.func.weight is None  # put back after training
+    assert np.isfinite(res.history.balanced_accuracy).all() and res.kept == "fine-tuned"

@@ -10,8 +10,9 @@ import traitlets
 from fastai.torch_core import norm_bias_params
 
 from cvnb.train import make_learner
-from cvnb.train._freeze import UnfreezeSchedule, discriminative_lrs, freeze_code, layer_table
-from cvnb.train._widget_support import preview_freeze, schedule_from_epochs
+from cvnb.train._freeze import UnfreezeSchedule, freeze_code, layer_table, plan_freeze
+from cvnb.train._rates import discriminative_lrs
+from cvnb.train._widget_support import schedule_from_epochs
 from cvnb.widgets._freeze import LayerFreezeWidget
 from cvnb.widgets._lr_finder import LRFinderWidget
 
@@ -183,13 +184,12 @@ def test_bad_settings_are_refused_with_a_message(learn):
     assert w.error == "" and "learn.fit_flat_cos(5," in w.code
 
 
-def test_preview_restores_flags_optimizer_state_and_rates(learn):
+def test_plan_leaves_flags_optimizer_state_and_rates_alone(learn):
     before = _state(learn)
     states = {id(p): s for p, s in learn.opt.state.items()}
     assert any("avg" in k for s in states.values() for k in s)  # Adam moments exist
-    table, code = preview_freeze(
-        learn, [True] * 9, base_lr=1e-2, lr_spread=10, schedule={1: ["stage7"]}, epochs=2
-    )
+    plan = plan_freeze(learn, [True] * 9, base_lr=1e-2, lr_spread=10)
+    table, code = plan.table, plan.code(schedule={1: ["stage7"]}, epochs=2)
     assert table["trainable"].all() and table["lr"].iloc[-1] == pytest.approx(1e-2)
     assert "learn.unfreeze()" in code and "UnfreezeSchedule" in code
     assert _state(learn) == before
@@ -197,10 +197,10 @@ def test_preview_restores_flags_optimizer_state_and_rates(learn):
         assert all(s[k] is states[id(p)][k] for k in s)
 
 
-def test_preview_creates_no_optimizer(tiny):
+def test_plan_creates_no_optimizer(tiny):
     learner = make_learner(tiny, img_size=32, bs=10, pretrained=False)
     assert learner.opt is None
-    preview_freeze(learner, [True] * 9, base_lr=1e-3)
+    plan_freeze(learner, [True] * 9, base_lr=1e-3)
     assert learner.opt is None
 
 

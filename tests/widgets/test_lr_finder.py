@@ -10,9 +10,10 @@ import torch
 import traitlets
 from PIL import Image
 
-from cvnb.train import SUGGESTION_METHODS, assess_lr_curve, make_learner
+from cvnb.train import make_learner
 from cvnb.train._doctor import smooth_losses
 from cvnb.train._freeze import apply_freeze, layer_table
+from cvnb.train._lr_curve import SUGGESTION_METHODS, assess_lr_curve
 from cvnb.widgets._lr_finder import LRFinderWidget, _render
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
