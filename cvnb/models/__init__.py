@@ -8,18 +8,12 @@ require_extra("train", __name__)  # before the imports below: names the missing 
 
 from ._backbone import create_backbone
 from ._compare import DEFAULT_CANDIDATES, BackboneComparison, compare_backbones
-from ._groups import LayerGroup, layer_groups, param_groups
-from ._pretrained import (
-    OFFLINE_DEFAULT,
-    OFFLINE_WEIGHTS,
-    PretrainedWeightsUnavailable,
-    offline_pretrained,
-)
+from ._groups import LayerGroup, layer_groups
+from ._pretrained import OFFLINE_DEFAULT, PretrainedWeightsUnavailable, offline_pretrained
 
 __all__ = [
     "DEFAULT_CANDIDATES",
     "OFFLINE_DEFAULT",
-    "OFFLINE_WEIGHTS",
     "BackboneComparison",
     "LayerGroup",
     "PretrainedWeightsUnavailable",
@@ -27,5 +21,4 @@ __all__ = [
     "create_backbone",
     "layer_groups",
     "offline_pretrained",
-    "param_groups",
 ]

@@ -18,7 +18,8 @@ from fastai.vision.core import PILImage
 from fastai.vision.data import IntToFloatTensor, Normalize
 
 from cvnb.data import read_image
-from cvnb.models import OFFLINE_DEFAULT, create_backbone, param_groups
+from cvnb.models import OFFLINE_DEFAULT, create_backbone
+from cvnb.models._groups import param_groups
 
 from ._albumentations import AlbumentationsTransform, mix_callback, resolve_pipeline
 from ._metrics import balanced_accuracy_metric

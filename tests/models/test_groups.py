@@ -8,7 +8,8 @@ import pytest
 import timm
 from torch import nn
 
-from cvnb.models import LayerGroup, create_backbone, layer_groups, param_groups
+from cvnb.models import LayerGroup, create_backbone, layer_groups
+from cvnb.models._groups import param_groups
 
 
 def _check_partition(model: nn.Module, groups: list[LayerGroup]) -> None:

@@ -14,7 +14,8 @@ from PIL import Image
 from torch import nn
 
 from cvnb.data import load_images
-from cvnb.models import layer_groups, param_groups
+from cvnb.models import layer_groups
+from cvnb.models._groups import param_groups
 from cvnb.train import LearnerConfig, make_learner
 
 CLASSES = [str(d) for d in range(10)]
