@@ -10,6 +10,15 @@ when the folder has a ``truth.csv`` (a dirty set), precision and recall per issu
     .venv/bin/python bench/scan.py [--data FOLDER [--dirty]] [--threads 1]
         [--fastdup-python .venv-fastdup/bin/python]
     .venv/bin/python bench/scan.py --scale 2500,5000,10000,20000 [--scale-fastdup]
+    .venv/bin/python bench/scan.py --data FOLDER --dirty --compare cleanvision,cleanlab \
+        --compare-python /path/to/venv/bin/python [--fastdup-python ...]
+
+``--compare`` also runs cleanvision (``Imagelab(filepaths).find_issues()``; its recall per
+planted defect and images/s) and cleanlab (``find_label_issues`` on out-of-fold
+probabilities of a logistic regression on the same backbone's pooled features at 224 px;
+its precision@k) in the interpreter ``--compare-python`` (or ``$CVNB_COMPARE_PYTHON``),
+through ``bench/scan_compare.py``; a tool that is not installed there is skipped with a
+message.
 
 Default data: the dirty digits. ``--dirty`` first makes a dirty copy of ``--data`` (cached
 under ``cvnb.datasets.cache_dir()/bench``). ``--scale`` writes one folder of jittered copies
@@ -32,6 +41,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scan_side import side_tools  # bench/ is a folder of scripts
 
 _HERE = Path(__file__).resolve()
 _MB = 1024.0  # ru_maxrss is in KiB on Linux
@@ -134,12 +146,26 @@ def _data(args: argparse.Namespace) -> Path:
     src = Path(args.data).expanduser().resolve()
     if not args.dirty:
         return src
+    from cvnb.datasets._plant import PLANT_VERSION
+
     tag = hashlib.sha1(str(src).encode()).hexdigest()[:8]
-    root = cache_dir() / "bench" / f"{src.name}-dirty-s{args.seed}-{tag}"
-    return dirty_copy(src, root, seed=args.seed, progress=False)
+    root = cache_dir() / "bench" / f"{src.name}-dirty-s{args.seed}-{tag}-v{PLANT_VERSION}"
+    counts = json.loads(args.counts) if args.counts else None
+    if counts:
+        tag = hashlib.sha1(json.dumps(counts, sort_keys=True).encode()).hexdigest()[:6]
+        root = root.with_name(root.name + f"-c{tag}")
+    return dirty_copy(src, root, seed=args.seed, counts=counts, progress=False)
 
 
 def _compare(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    result = _compare_engines(args, root)
+    tools = [t for t in (args.compare or "").split(",") if t]
+    if tools:
+        result["side_tools"] = side_tools(root, tools, args.compare_python, args.threads)
+    return result
+
+
+def _compare_engines(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     truth = root / "truth.csv"
     base = {"data": str(root), "threads": args.threads}
     base["truth"] = str(truth) if truth.is_file() else None
@@ -227,6 +253,13 @@ def main() -> None:
     parser.add_argument("--scale", default=None, help="comma-separated folder sizes")
     parser.add_argument("--scale-dir", default=None, help="keep the synthetic folder here")
     parser.add_argument("--scale-fastdup", action="store_true", help="fastdup in --scale too")
+    parser.add_argument("--counts", default=None, help="dirty_copy counts as JSON")
+    parser.add_argument("--compare", default=None, help="side tools: cleanvision,cleanlab")
+    parser.add_argument(
+        "--compare-python",
+        default=os.environ.get("CVNB_COMPARE_PYTHON"),
+        help="interpreter with cleanvision/cleanlab",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

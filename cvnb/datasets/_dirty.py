@@ -18,12 +18,19 @@ import pandas as pd
 from PIL import Image
 
 from ._folder_cache import build_once, cache_dir
-from ._plant import DEFAULT_COUNTS, TRUTH_COLUMNS, TRUTH_FILE, check_counts, plant
+from ._plant import (
+    DEFAULT_COUNTS,
+    PLANT_VERSION,
+    TRUTH_COLUMNS,
+    TRUTH_FILE,
+    check_counts,
+    plant,
+)
 
 __all__ = ["DEFAULT_COUNTS", "TRUTH_COLUMNS", "TRUTH_FILE", "dirty_copy", "dirty_digits"]
 
 _MARKER = ".cvnb-dirty-v1"
-_DIGITS_MARKER = ".cvnb-dirty-digits-v1"
+_DIGITS_MARKER = f".cvnb-dirty-digits-v{PLANT_VERSION}"  # another version: rebuilt
 _CLEAN = ".clean"  # dirty_digits keeps its clean colour set here; load_images skips it
 
 
@@ -60,7 +67,11 @@ def dirty_copy(
       resolution, so the larger ones are ``blurry`` positives too), ``odd_aspect`` (more
       elongated than any in the set, at least 4:1, at the same area) and ``grayscale``: the
       original is *replaced* by its defective version (not kept beside it), so the defect
-      is not also a duplicate.
+      is not also a duplicate. Every second ``bright`` defect is what a user does with
+      PIL, an overexposure (``ImageEnhance.Brightness(3.5)``, more for a photo too dark to
+      blow out at 3.5), the others are washed out towards white; every second ``blurry``
+      one is ``ImageFilter.GaussianBlur(6)`` (on images at least 100 px on their shorter
+      side), the others a radius of 8–11 % of the shorter side.
     - ``outlier``: crops of scikit-learn's two sample photos, from non-overlapping tiles,
       filed under random classes; with no class that fits, they are ``label_issue``
       positives too.
@@ -106,6 +117,7 @@ def dirty_copy(
         what = str(where)
     check_counts(counts)
     settings = f"source={what} seed={seed} counts={json.dumps(counts, sort_keys=True)}"
+    settings += f" planting=v{PLANT_VERSION}"
 
     def build(tmp: Path) -> None:
         table = load_images(source)

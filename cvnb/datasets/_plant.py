@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageFilter
+from PIL import Image, ImageEnhance, ImageFilter
 
 #: How many defects of each kind are planted in a set of about 1,800 images (smaller sets
 #: get proportionally fewer, see :func:`dirty_copy`). Duplicate kinds count copies: each
@@ -38,6 +38,15 @@ REPLACED = ("dark", "bright", "blurry", "low_information", "odd_size", "odd_aspe
 USES_ORIGINALS = ("exact_duplicate", "near_duplicate", "leakage", *REPLACED, "label_issue")
 MAX_DEFECT_SHARE = 0.4  # default counts use at most this share of the originals
 NEAR_KINDS = ("resize", "jpeg", "crop", "brightness")
+#: Bump when planting changes what a seed produces (it enters dirty_copy's settings).
+PLANT_VERSION = 2
+#: What a user does to a photo, planted beside the synthetic defects (every second
+#: ``bright`` and ``blurry`` defect): ``ImageEnhance.Brightness`` by this factor...
+OVEREXPOSE = 3.5
+#: ... and ``ImageFilter.GaussianBlur`` with this radius, on images at least
+#: :data:`USER_BLUR_MIN_SIDE` px on their shorter side (on smaller ones it would erase them).
+USER_BLUR_RADIUS = 6.0
+USER_BLUR_MIN_SIDE = 100
 
 
 def check_counts(counts: dict[str, int] | None) -> None:
@@ -130,12 +139,14 @@ def plant(
     bar = tqdm(total=total, desc="Planting defects", disable=not progress)
 
     n_leaked = 0
+    made: dict[str, int] = {}
     for i, row in good.iterrows():
         name, split, label = os.path.basename(row["path"]), row["split"], str(row["label"])
         kind, src = role[int(i)], str(sources.iat[int(i)])  # type: ignore[call-overload]
         if kind in REPLACED:
             dest, final_path = p.place(split, label, name)
-            img, detail = _defect(kind, read_image(row["path"]), rng, shape)
+            variant = made[kind] = made.get(kind, -1) + 1
+            img, detail = _defect(kind, read_image(row["path"]), rng, shape, variant)
             _save(img, dest)
             upscaled = kind == "odd_size" and max(img.size) > shape["median"]
             p.note(final_path, (kind, "blurry") if upscaled else (kind,), src, label, detail)
@@ -254,17 +265,35 @@ def _odd_shapes(sizes: np.ndarray) -> dict[str, float]:
 
 
 def _defect(
-    kind: str, img: Image.Image, rng: np.random.Generator, shape: dict[str, float]
+    kind: str,
+    img: Image.Image,
+    rng: np.random.Generator,
+    shape: dict[str, float],
+    variant: int = 1,
 ) -> tuple[Image.Image, str]:
-    """``img`` with the defect ``kind`` (one of :data:`REPLACED`), and what was done."""
+    """``img`` with the defect ``kind`` (one of :data:`REPLACED`), and what was done.
+
+    ``variant`` counts the defects of this kind planted so far: even ones of ``bright`` and
+    ``blurry`` are what a user does with PIL (overexposure, a fixed blur radius), odd ones
+    the synthetic kind (washed out towards white, a blur radius relative to the size).
+    """
     pixels, (w, h) = np.asarray(img, dtype=np.float32), img.size
     if kind in ("dark", "bright"):
         f = rng.uniform(0.08, 0.15)
         if kind == "dark":
             return _image(pixels * f), f"darkened to {f:.0%}"
+        if variant % 2 == 0:
+            # A photo already dark is not blown out by 3.5x: raise the factor until its
+            # median would reach 85 % grey, as a user would keep turning the slider.
+            median = float(np.median(pixels @ np.array([0.299, 0.587, 0.114]))) / 255.0
+            factor = min(12.0, max(OVEREXPOSE, 0.85 / max(median, 1e-3)))
+            over = ImageEnhance.Brightness(img).enhance(factor)
+            return over, f"overexposed: ImageEnhance.Brightness({factor:.2g})"
         return _image(255 - (255 - pixels) * f), f"{f:.0%} of the distance to white left"
     if kind == "blurry":
         radius = rng.uniform(0.08, 0.11) * min(w, h)
+        if variant % 2 == 0 and min(w, h) >= USER_BLUR_MIN_SIDE:
+            radius = USER_BLUR_RADIUS
         return img.filter(ImageFilter.GaussianBlur(radius)), f"Gaussian blur, radius {radius:.1f}"
     if kind == "low_information":
         # A saturated, mid-bright colour: near-constant, but neither dark, bright nor grey.
@@ -291,6 +320,8 @@ def _outlier_crops(
     """Off-domain images: crops of scikit-learn's two sample photos, each from its own tile of
     a grid, so no two overlap; flat tiles (sky, dark background) are skipped, as they would
     be low-information, dark or bright, and alike."""
+    if count <= 0:
+        return []
     from sklearn.datasets import load_sample_images
 
     photos = load_sample_images()

@@ -22,9 +22,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from cvnb.datasets import cache_dir
+from cvnb.device import onnx_providers, pick_device
 from cvnb.models import create_backbone
 
-__all__ = ["BACKENDS", "DEFAULT_EMBED_SIZE", "RESIZE_POLICIES", "Embedder", "make_embedder"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_EMBED_SIZE",
+    "FEATURE_SETS",
+    "RESIZE_POLICIES",
+    "Embedder",
+    "make_embedder",
+]
 
 #: Default input size (square, pixels). Measured with the multi-stage features on recoloured
 #: 32×32 digits and real COCO crops at 64/96/128 px (rough, loaded 2-core machine): a
@@ -42,6 +50,8 @@ DEFAULT_EMBED_SIZE = 96
 #: 96 px: near-duplicate copies found at a 0.5 % false-positive rate 0.86 (squish) vs 0.76
 #: (crop), linear-probe accuracy 0.82 vs 0.79; identical on square digits.
 RESIZE_POLICIES = ("squish", "crop")
+#: Which pooled features an embedder returns (see ``_Features``).
+FEATURE_SETS = ("stages", "head", "both")
 #: ``"auto"`` picks the faster one here (see ``_AUTO_BACKEND``).
 BACKENDS = ("auto", "onnxruntime", "torch")
 
@@ -58,32 +68,37 @@ _INTERMEDIATE_LEVELS = 2
 
 
 class _Features(nn.Module):
-    """A timm backbone reduced to pooled multi-stage features, one unit vector per image.
+    """A timm backbone reduced to pooled features, one unit vector per image.
 
-    The outputs of the last few stages are each global-average-pooled and L2-normalised, then
-    concatenated and scaled back to unit length, so the cosine of two vectors is the mean of
-    the per-stage cosines. Middle stages describe layout and texture (what near-duplicates
-    share), the last ones objects; together they transferred far better than the
-    pre-classifier features alone to data unlike ImageNet. Measured with a linear probe on
-    recoloured 32×32 digits at 96 px: 0.94 accuracy and label-flip precision@k 0.91 for
-    EfficientNet-Lite0 stages 3–6 (704 dims) against 0.87 and 0.80 for the pooled
-    1280-dim head; on real COCO crops both about 0.83. Cropped copies of digits were found
-    at a 0.5 % false-positive rate in 77 % of cases against 42 % with the head.
+    ``features="stages"``: the outputs of the last few stages are each
+    global-average-pooled and L2-normalised, then concatenated and scaled back to unit
+    length, so the cosine of two vectors is the mean of the per-stage cosines. Middle stages
+    describe layout and texture (what near-duplicates share), the last ones objects.
+    Measured with a linear probe on recoloured 32×32 digits at 96 px: 0.94 accuracy and
+    label-flip precision@k 0.91 for EfficientNet-Lite0 stages 3–6 (704 dims) against 0.87
+    and 0.80 for the pooled 1280-dim head. ``features="head"``: the pooled pre-classifier
+    features (1280 dims for Lite0), what ImageNet training shaped for telling objects
+    apart; on photos they carry the class far better (see :data:`FEATURE_SETS`).
+    ``features="both"``: the two, each unit length, concatenated and scaled back.
 
     EfficientNet-family models (timm's ``blocks`` stages; Lite0 has 7) use their last
     :data:`_EFFICIENTNET_STAGES` stages; other timm models the last two levels of
     ``forward_intermediates``.
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, features: str = "stages"):
         super().__init__()
+        if features not in FEATURE_SETS:
+            raise ValueError(f"features must be one of {FEATURE_SETS}, got {features!r}")
         self.model = model
+        self.features = features
         self.efficientnet = isinstance(model, EfficientNet)
-        self.layers = (
+        stages = (
             f"blocks{len(model.blocks) - _EFFICIENTNET_STAGES}-{len(model.blocks) - 1}"
             if self.efficientnet
             else f"intermediates-last{_INTERMEDIATE_LEVELS}"
         )
+        self.layers = {"stages": stages, "head": "head", "both": f"{stages}+head"}[features]
 
     def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         if not self.efficientnet:
@@ -100,7 +115,18 @@ class _Features(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = [F.normalize(t.mean(dim=(2, 3)), dim=1) for t in self.stages(x)]
+        if self.features == "head":
+            return F.normalize(self.model.forward_head(self.model.forward_features(x)), dim=1)
+        maps = self.stages(x)
+        pooled = [F.normalize(t.mean(dim=(2, 3)), dim=1) for t in maps]
+        if self.features == "both":
+            # The head runs on from the last stage's output (EfficientNet) or the backbone.
+            last = (
+                self.model.bn2(self.model.conv_head(maps[-1]))
+                if self.efficientnet
+                else self.model.forward_features(x)
+            )
+            pooled.append(F.normalize(self.model.forward_head(last), dim=1))
         return torch.cat(pooled, dim=1) / math.sqrt(len(pooled))
 
 
@@ -116,6 +142,7 @@ class Embedder:
         model: timm model name.
         size: Input size in pixels (square).
         resize: ``"squish"`` or ``"crop"`` (see :data:`RESIZE_POLICIES`).
+        features: ``"stages"``, ``"head"`` or ``"both"`` (see :data:`FEATURE_SETS`).
         backend: ``"onnxruntime"`` or ``"torch"`` (resolved, never ``"auto"``).
         dim: Length of each vector (704 for Lite0).
         key: Identifies model, size, weights (a digest) and preprocessing, so cached vectors
@@ -123,6 +150,7 @@ class Embedder:
             it: both give the same vectors to ~1e-6.
         batch_size: Images per forward pass.
         onnx_path: The cached ONNX file (onnxruntime backend), else None.
+        device: Where it runs: the first onnxruntime provider, or the torch device.
 
     Threads: torch uses ``torch.get_num_threads()``; onnxruntime uses ``threads`` as given to
     :func:`make_embedder`, or ``torch.get_num_threads()`` at creation when None, so one
@@ -142,10 +170,12 @@ class Embedder:
         batch_size: int,
         threads: int | None,
         weights: str,
+        device: str | None = None,
     ):
         self.model = model
         self.size = size
         self.resize = resize
+        self.features = getattr(module, "features", "stages")
         self.backend = backend
         self.batch_size = batch_size
         self._mean = np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
@@ -160,9 +190,15 @@ class Embedder:
         )
         self.onnx_path: Path | None = None
         self._session = None
+        self._device = None
         if backend == "onnxruntime":
             self.onnx_path = _onnx_file(self._module, model, size, weights)
-            self._session = _ort_session(self.onnx_path, threads)
+            self._session = _ort_session(self.onnx_path, threads, onnx_providers(device))
+            self.device = self._session.get_providers()[0]
+        else:
+            self._device = pick_device(device)
+            self._module.to(self._device)
+            self.device = str(self._device)
 
     def __repr__(self) -> str:
         return f"Embedder({self.key!r}, backend={self.backend!r}, dim={self.dim})"
@@ -193,7 +229,7 @@ class Embedder:
         if self._session is not None:
             return self._session.run(None, {"image": x})[0]
         with torch.inference_mode():
-            return self._module(torch.from_numpy(x)).numpy()
+            return self._module(torch.from_numpy(x).to(self._device)).float().cpu().numpy()
 
 
 def make_embedder(
@@ -202,8 +238,10 @@ def make_embedder(
     size: int = DEFAULT_EMBED_SIZE,
     backend: str = "auto",
     resize: str = "squish",
+    features: str = "stages",
     batch_size: int = 32,
     threads: int | None = None,
+    device: str | None = None,
 ) -> Embedder:
     """An :class:`Embedder` over a pretrained timm backbone.
 
@@ -220,8 +258,15 @@ def make_embedder(
         backend: ``"onnxruntime"``, ``"torch"`` or ``"auto"`` (the faster one here:
             onnxruntime, about 2x torch on CPU here).
         resize: ``"squish"`` (whole image, default) or ``"crop"`` (shorter side, centre crop).
+        features: ``"stages"`` (pooled multi-stage features, best on small and
+            non-photographic images), ``"head"`` (the pooled pre-classifier features, best
+            on photos) or ``"both"``; see :data:`FEATURE_SETS`.
         batch_size: Images per forward pass.
         threads: onnxruntime intra-op threads (None: ``torch.get_num_threads()``).
+        device: Where the model runs, by the project's one rule (:mod:`cvnb.device`):
+            None picks CUDA when available (onnxruntime: the CUDA provider when
+            ``onnxruntime-gpu`` is installed), else the CPU; ``"cpu"`` forces the CPU.
+            Not part of ``key``: vectors agree across devices to rounding.
 
     Returns:
         The :class:`Embedder`.
@@ -249,7 +294,7 @@ def make_embedder(
     mean = tuple(float(v) for v in cfg.get("mean", (_MEAN_STD,) * 3))
     std = tuple(float(v) for v in cfg.get("std", (_MEAN_STD,) * 3))
     return Embedder(
-        _Features(net),
+        _Features(net, features),
         model=model,
         size=int(size),
         resize=resize,
@@ -259,6 +304,7 @@ def make_embedder(
         batch_size=batch_size,
         threads=threads,
         weights=_weights_digest(net),
+        device=device,
     )
 
 
@@ -323,7 +369,7 @@ def _check_parity(module: nn.Module, path: Path, size: int) -> None:
     x = np.random.default_rng(0).normal(size=(3, 3, size, size)).astype(np.float32)
     with torch.inference_mode():
         expected = module(torch.from_numpy(x)).numpy()
-    got = _ort_session(path, 1).run(None, {"image": x})[0]
+    got = _ort_session(path, 1, ["CPUExecutionProvider"]).run(None, {"image": x})[0]
     err = float(np.abs(got - expected).max())
     if not err <= _PARITY_ATOL * max(1.0, float(np.abs(expected).max())):
         raise RuntimeError(
@@ -332,11 +378,11 @@ def _check_parity(module: nn.Module, path: Path, size: int) -> None:
         )
 
 
-def _ort_session(path: Path, threads: int | None):
+def _ort_session(path: Path, threads: int | None, providers: list[str]):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(threads or torch.get_num_threads())
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), opts, providers=providers)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._embed import make_embedder
+from ._embed_choice import embedding_for
 from ._fastdup import scan_fastdup
 from ._hashes import (
     adaptive_cosine,
@@ -36,6 +37,7 @@ __all__ = ["DEFAULT_THRESHOLDS", "ENGINES", "resolve_thresholds", "scan_quality"
 ENGINES = ("builtin", "fastdup")
 _NEIGHBOURS = 10  # embedding neighbours examined per image for near-duplicate pairs
 _OUTLIER_K = 5
+_HEAD_NEAR_WIDER = 2.5  # head features: near-duplicate cosine cut-off 1 - 2.5 · threshold
 
 
 def scan_quality(
@@ -66,7 +68,7 @@ def scan_quality(
     - ``near_duplicate`` [0.04]: ``1 - s`` for the image's most similar other image. A
       pair's ``s`` is 1 for identical bytes, else the largest of three pieces of evidence,
       each mapped so its own cut-off lands on ``1 - threshold`` (0.96): the embedding
-      cosine (cut-off 0.96; finds crops), the colour-layout cosine (an 8×8 YCbCr thumbnail
+      cosine (cut-off 0.96, 0.90 for the photo features; finds crops), the colour-layout cosine (an 8×8 YCbCr thumbnail
       that ignores brightness; cut-off ``near_duplicate_layout`` [0.98]; finds resized,
       re-compressed and brightened copies) and the pHash distance (cut-off
       ``near_duplicate_hash_bits`` [10], lowered for sets of look-alike images, see
@@ -79,13 +81,17 @@ def scan_quality(
       of two or more splits; the score is ``1 - s`` of the closest cross-split pair.
     - ``dark`` [0.2]: the 99th percentile of luma (0-1): flagged when even the brightest
       1 % of pixels are below 20 % grey.
-    - ``bright`` [0.2]: ``1 -`` the 5th percentile of luma: flagged when 95 % of the pixels
-      are above 80 % grey.
+    - ``bright`` [0.2]: washed out or overexposed: ``1 -`` the 5th percentile of luma
+      (flagged when 95 % of the pixels are above 80 % grey), or ``1 - 0.8 · min(clipped /
+      0.5, median luma / 0.7)`` (flagged when half the pixels have a blown channel and
+      the median is above 70 % grey), whichever is lower.
     - ``blurry`` [0.4]: edge sharpness (99th-percentile gradient over the intensity range,
       about 1 / edge width in px, measured with the image shrunk to at most 256 px) relative
       to the set: ``0.5 ** (d / 3)`` with ``d`` the robust deviations below the set's median
-      log sharpness, capped by an absolute ``sharpness / 0.1``: flagged about 4 deviations
-      softer than typical, or when the sharpest edges span 25 px. An image enlarged from a
+      log sharpness, capped by an absolute ``sharpness / 0.1`` and, in a set that is sharp
+      at its own resolution, by how much sharper the image gets when halved (a blurred one
+      nearly twice): flagged about 4 deviations softer than typical, when the sharpest
+      edges span 25 px, or when halving sharpens 1.7× or more. An image enlarged from a
       small one is soft at its own resolution and counts as blurry. NaN without edges
       (intensity range under 5 %) or under 16 px.
     - ``low_information`` [0.3]: entropy of the R, G or B histogram (the richest) / 8
@@ -123,9 +129,12 @@ def scan_quality(
             and no chunks).
         thresholds: Overrides of :data:`DEFAULT_THRESHOLDS` (``leakage`` follows
             ``near_duplicate``).
-        embedder: An :class:`~cvnb.quality._embed.Embedder` (default: ``make_embedder()``,
-            offline EfficientNet-Lite0), or False to skip embeddings (near duplicates from
-            hashes only; ``outlier`` and ``label_issue`` NaN).
+        embedder: An :class:`~cvnb.quality._embed.Embedder` (default: offline
+            EfficientNet-Lite0 made for the data, ``make_embedder(**embedding_for(df))``:
+            pooled head features at up to 224 px for photos, multi-stage features at 96 px
+            for small images; see :func:`~cvnb.quality._embed_choice.embedding_for`), or
+            False to skip embeddings (near duplicates from hashes only; ``outlier`` and
+            ``label_issue`` NaN).
         cache: True for the default cache file (``cvnb.datasets.cache_dir()/quality``), a
             path for another, False for none. Unchanged files (same path, size, mtime) are
             not read again; content seen before is not decoded again.
@@ -161,8 +170,10 @@ def scan_quality(
     th = resolve_thresholds(thresholds)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
+    choice = None
     if embedder is None:
-        embedder = make_embedder()
+        choice = embedding_for(df, seed=seed)
+        embedder = make_embedder(**choice)
     embedder = embedder or None
     started = time.perf_counter()
     with open_cache(cache) as store:
@@ -177,6 +188,7 @@ def scan_quality(
         "chunk_size": chunk_size,
         "seed": seed,
         "embedder": None if embedder is None else embedder.key,
+        "embedding_choice": choice,
         "embedding_dim": None if embedder is None else int(embedder.dim),
         "feature_version": FEATURE_VERSION,
         "cache": cache_info,
@@ -273,7 +285,12 @@ def _score(
         info["near_duplicate_layout_used"] = round(cut, 4)
     if emb is not None and len(rows) >= 2:
         sims, idx = nearest_neighbors(emb, _NEIGHBOURS)
-        cut = adaptive_cosine(sims[content & ~faint, 0], 1.0 - th["near_duplicate"])
+        # The pooled head spreads copies wider than the multi-stage features: on the
+        # flowers at 224 px, copies cropped by 5-10 % kept cosine 0.93-0.98 to their source
+        # and distinct photos at most 0.87, so its cut-off sits 2.5x further from 1.
+        photo = getattr(embedder, "features", "stages") == "head"
+        widen = _HEAD_NEAR_WIDER if photo else 1.0
+        cut = adaptive_cosine(sims[content & ~faint, 0], 1.0 - widen * th["near_duplicate"])
         views.append((emb, idx, cut, content & ~faint))
         info["near_duplicate_embedding_used"] = round(cut, 4)
         found = idx[:, 0] >= 0
@@ -282,7 +299,11 @@ def _score(
         if len(rows) >= 3:
             scores["outlier_score"][rows] = outlier_scores(emb, k=_OUTLIER_K)
             flags["outlier"][rows] = scores["outlier_score"][rows] < th["outlier"]
-        score, prob, predicted = label_issue_scores(emb, [labels[r] for r in rows], seed=seed)
+        # Photo features (the pooled head) rank label errors better without the whitened
+        # PCA that suits the multi-stage features (see label_issue_scores).
+        score, prob, predicted = label_issue_scores(
+            emb, [labels[r] for r in rows], seed=seed, max_dim=None if photo else 128
+        )
         scores["label_issue_score"][rows] = score
         differs = [p is not None and p != labels[r] for p, r in zip(predicted, rows, strict=True)]
         low = np.nan_to_num(score, nan=1.0) < th["label_issue"]

@@ -29,7 +29,8 @@ OUTLIER_Z_HALF = 3.0
 #: Ways label_issue_scores turns out-of-fold probabilities into a score (see there).
 LABEL_SCORE_METHODS = ("self_confidence", "normalized", "margin")
 _PROBE_DIM = 128
-_PROBE_C = 0.05  # strong L2 penalty: whitening gives noise dimensions unit variance too
+_PROBE_C = 4.0  # on the unit-length embeddings as they are (see label_issue_scores)
+_WHITENED_C = 0.05  # strong L2 penalty: whitening gives noise dimensions unit variance too
 
 
 def similar_pairs(
@@ -136,15 +137,22 @@ def label_issue_scores(
     seed: int = 0,
     folds: int = 5,
     method: str = "normalized",
-    max_dim: int = _PROBE_DIM,
+    max_dim: int | None = _PROBE_DIM,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Likely label errors, from out-of-fold predictions of a linear probe.
 
     The embeddings are reduced by PCA to ``max_dim`` dimensions and whitened (unsupervised,
-    fitted on all rows); a multinomial logistic regression is trained on ``folds - 1`` folds
-    of the labelled rows (stratified, shuffled with ``seed``) and predicts the held-out fold,
-    so every row's probabilities come from a probe that never saw its label.
+    fitted on all rows; at most one dimension per 10 labelled rows); a multinomial logistic
+    regression (C = 0.05) is trained on ``folds - 1`` folds of the labelled rows
+    (stratified, shuffled with ``seed``) and predicts the held-out fold, so every row's
+    probabilities come from a probe that never saw its label. With ``max_dim=None`` the
+    regression (C = 4) works on the unit-length embeddings as they are: measured
+    (precision@k of 10 planted flips, mean of 4 draws) it ranks photos better — flowers with
+    224 px head features 0.83 against 0.65 whitened, COCO crops at 96 px 0.73 against 0.68
+    — and the 1,797 digits the same (0.85), for 2–4× the probe's time; on 400 digits it
+    left one flip of 20 out of the worst quarter. :func:`cvnb.quality.scan_quality` uses it
+    for photo embeddings (``features="head"``), the whitened probe otherwise.
 
     The score (``method="normalized"``, the default) is cleanlab's *self-confidence* — the
     out-of-fold probability of the given label — divided by the average self-confidence of
@@ -171,7 +179,8 @@ def label_issue_scores(
         seed: Seeds the fold split and the PCA.
         folds: Number of cross-validation folds (at least 2).
         method: One of :data:`LABEL_SCORE_METHODS`.
-        max_dim: PCA dimensions kept before the probe.
+        max_dim: PCA dimensions (whitened) to reduce the embeddings to first, or None for
+            the probe on the embeddings as they are.
         threads: BLAS/OpenMP threads for PCA and the probe (None: ``torch.get_num_threads()``
             when torch is imported, else the libraries' default). On two cores shared with
             other work, BLAS's default thread pool made this 10-50x slower than one thread.
@@ -230,7 +239,7 @@ def _out_of_fold(
     *,
     seed: int,
     folds: int,
-    max_dim: int,
+    max_dim: int | None,
 ) -> np.ndarray:
     """Out-of-fold class probabilities ``(n, n_classes)``; unlabelled rows from fold 0's probe."""
     from sklearn.decomposition import PCA
@@ -239,11 +248,15 @@ def _out_of_fold(
 
     n = len(x)
     # Whitened PCA: few enough dimensions for the labelled rows to pin down (~10 rows each).
-    dim = max(2, min(max_dim, x.shape[1], len(np.flatnonzero(known)) // 10))
-    # float32 and sklearn's "auto" solver (covariance eigh when n ≥ 10·dim): 4x faster here
-    # than float64 randomized SVD at 20,000 × 704, the same ranking.
-    pca = PCA(dim, whiten=True, svd_solver="auto", random_state=seed)
-    feats = pca.fit_transform(x.astype(np.float32)).astype(np.float64)
+    c = _PROBE_C
+    feats = x.astype(np.float64)
+    if max_dim is not None:
+        dim = max(2, min(max_dim, x.shape[1], len(np.flatnonzero(known)) // 10))
+        # float32 and sklearn's "auto" solver (covariance eigh when n ≥ 10·dim): 4x faster
+        # here than float64 randomized SVD at 20,000 × 704, the same ranking.
+        pca = PCA(dim, whiten=True, svd_solver="auto", random_state=seed)
+        feats = pca.fit_transform(x.astype(np.float32)).astype(np.float64)
+        c = _WHITENED_C
     rows = np.flatnonzero(known)
     n_splits = int(min(folds, np.bincount(y).max()))
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
@@ -253,7 +266,7 @@ def _out_of_fold(
     proba = np.zeros((n, n_classes))
     unlabelled = np.flatnonzero(~known)
     for fold, (train, test) in enumerate(splits):
-        probe = LogisticRegression(C=_PROBE_C, max_iter=500, random_state=seed)
+        probe = LogisticRegression(C=c, max_iter=500, random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings: the ranking is what counts
             probe.fit(feats[rows[train]], y[train])
