@@ -120,7 +120,7 @@ def dirty_copy(
     settings += f" planting=v{PLANT_VERSION}"
 
     def build(tmp: Path) -> None:
-        table = load_images(source)
+        table = load_images(source, valid_pct=0)  # copied as it is: no split carved out
         plant(table, tmp, root, seed=seed, counts=counts, progress=progress)
 
     return build_once(root, _MARKER, build, settings=settings, owned=False)

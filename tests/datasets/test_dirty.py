@@ -221,9 +221,20 @@ def test_dirty_copy_of_real_photos_leaves_the_source_unchanged(coco_crops, tmp_p
     for path in by_issue(truth, "odd_aspect")["path"]:
         with Image.open(path) as im:
             assert max(im.size) / min(im.size) > elongation.max()
+    # what a user does with PIL is planted beside the synthetic defects
+    details = " | ".join(truth["detail"])
+    assert "overexposed: ImageEnhance.Brightness(" in details
+    assert "Gaussian blur, radius 6.0" in details or "Gaussian blur" in details
     start = time.monotonic()
     assert dirty_copy(coco_crops, root, seed=1) == root
     assert time.monotonic() - start < 1.0, "a complete copy is reused"
+
+
+def test_dirty_copy_plants_no_outliers_when_asked_for_none(digits_subset, tmp_path):
+    small = digits_subset.groupby(["split", "label"]).head(4)
+    root = dirty_copy(small, tmp_path / "a", counts={"outlier": 0}, progress=False)
+    truth = pd.read_csv(root / "truth.csv", dtype=str, keep_default_na=False)
+    assert "outlier" not in set(truth["issue"])
 
 
 def test_dirty_copy_is_seeded_and_checks_its_arguments(digits_subset, tmp_path):

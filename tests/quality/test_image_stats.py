@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageFilter
+from conftest import shared_dataset
+from PIL import Image, ImageEnhance, ImageFilter
 
 from cvnb.quality._image_stats import (
     STAT_COLUMNS,
@@ -154,3 +155,31 @@ def test_class_imbalance():
     one = class_imbalance(pd.Series(["a", "a"]), 0.2)
     assert np.isnan(one.loc["class_imbalance", "score"])
     assert not one.loc["class_imbalance", "is_issue"]
+
+
+def test_overexposed_and_gaussian_blurred_photos_are_flagged_as_a_user_makes_them():
+    """ImageEnhance.Brightness(3.5) keeps the shadows (the washed-out rule missed it) and
+    GaussianBlur(6) on 240-320 px photos scored just above the blur cut before."""
+    from cvnb.data import read_image
+
+    paths = sorted(shared_dataset("flowers").glob("train/*/*.jpg"))[::7][:50]
+    photos = [read_image(p) for p in paths]
+    bright_enough = [im for im in photos if image_stats(im)["luma_p50"] > 0.3][:6]
+    over = [ImageEnhance.Brightness(im).enhance(3.5) for im in bright_enough]
+    blurred = [im.filter(ImageFilter.GaussianBlur(6)) for im in photos[:6]]
+    scores, info = stat_scores(_stats_frame([*photos, *over, *blurred]), THRESHOLDS)
+    n, k = len(photos), len(over)
+    bright = scores["bright_score"].to_numpy()
+    blurry = scores["blurry_score"].to_numpy()
+    assert (bright[n : n + k] < 0.2).all(), bright[n : n + k]
+    assert (blurry[n + k :] < 0.4).all(), blurry[n + k :]
+    # Of the 50 real photos, one studio shot on white reads as overexposed and one soft
+    # photo (the set's softest) as blurry, by the older relative rule.
+    assert (bright[:n] < 0.2).sum() <= 1 and (blurry[:n] < 0.4).sum() <= 1
+    assert info["blur_halving_applies"]
+
+
+def test_halving_rule_stays_off_for_a_set_of_enlarged_small_images():
+    stats = _stats_frame(_digits(20))
+    _, info = stat_scores(stats, THRESHOLDS)
+    assert not info["blur_halving_applies"]
