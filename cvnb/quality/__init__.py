@@ -8,6 +8,8 @@
   file; applying it gives the cleaned table. Images are never touched.
 - :func:`evaluate_scan`: precision and recall per issue against planted truth
   (:func:`cvnb.datasets.dirty_digits`, :func:`cvnb.datasets.dirty_copy`).
+- :func:`embedding_for`: the embedding a scan uses for a table (size and features follow the
+  images: pooled head features at up to 224 px for photos, multi-stage at 96 px for small ones).
 - :func:`make_embedder`, :func:`nearest_neighbors`, :func:`similar_pairs`,
   :func:`outlier_scores`, :func:`label_issue_scores`: the embedding side, usable on its own.
 
@@ -29,7 +31,8 @@ from cvnb._extras import require_extra
 require_extra("train", __name__)
 
 from ._apply import apply_journal
-from ._embed import DEFAULT_EMBED_SIZE, Embedder, make_embedder
+from ._embed import DEFAULT_EMBED_SIZE, FEATURE_SETS, Embedder, make_embedder
+from ._embed_choice import embedding_for
 from ._fastdup import (
     FASTDUP_PYTHON_ENV,
     FASTDUP_THRESHOLDS,
@@ -53,6 +56,7 @@ __all__ = [
     "EVALUATION_COLUMNS",
     "FASTDUP_PYTHON_ENV",
     "FASTDUP_THRESHOLDS",
+    "FEATURE_SETS",
     "ISSUES",
     "ISSUE_DESCRIPTIONS",
     "RANKED_ISSUES",
@@ -63,6 +67,7 @@ __all__ = [
     "QualityReport",
     "apply_journal",
     "default_journal_path",
+    "embedding_for",
     "evaluate_scan",
     "fastdup_available",
     "label_issue_scores",
