@@ -18,41 +18,28 @@ Example:
 from __future__ import annotations
 
 from ._aspect import AspectAudit, audit_aspect
-from ._catalog import AUGMENTATIONS, ParamSpec, make_transform, transform_params
 from ._channel_stats import DatasetStats, dataset_stats
-from ._document import PIPELINE_FORMAT, PipelineFileError
-from ._explore import ExplorerSpecError, plan_pipeline, transform_catalog
+from ._document import PipelineFileError
+from ._explore import transform_catalog
 from ._files import load_pipeline
-from ._mix import MIX_MODES, mix_images
-from ._pipeline import Pipeline, make_pipeline, seed_compose
-from ._presets import DOMAIN_PRESETS, PRESET_NOTES, PRESETS, preset
-from ._resize import RESIZE_ALIASES, RESIZE_POLICIES, resize_transform
+from ._mix import MIX_MODES
+from ._pipeline import Pipeline, make_pipeline
+from ._presets import DOMAIN_PRESETS, PRESETS, preset
+from ._resize import RESIZE_POLICIES
 
 __all__ = [
-    "AUGMENTATIONS",
     "DOMAIN_PRESETS",
     "MIX_MODES",
-    "PIPELINE_FORMAT",
     "PRESETS",
-    "PRESET_NOTES",
-    "RESIZE_ALIASES",
     "RESIZE_POLICIES",
     "AspectAudit",
     "DatasetStats",
-    "ExplorerSpecError",
-    "ParamSpec",
     "Pipeline",
     "PipelineFileError",
     "audit_aspect",
     "dataset_stats",
     "load_pipeline",
     "make_pipeline",
-    "make_transform",
-    "mix_images",
-    "plan_pipeline",
     "preset",
-    "resize_transform",
-    "seed_compose",
     "transform_catalog",
-    "transform_params",
 ]

@@ -71,7 +71,7 @@ def transform_catalog(names: Sequence[str] = AUGMENTATIONS) -> list[dict[str, An
     ``doc`` (first line of the class docstring) and ``params``: a list of
     ``{"name", "kind", "default", "minimum", "maximum", "choices", "labels", "nullable",
     "step"}`` read from albumentations' validation schema (see
-    :func:`cvnb.augment.transform_params`); range defaults given as one number are shown as
+    :func:`cvnb.augment._catalog.transform_params`); range defaults given as one number are shown as
     the pair the transform makes of them.
 
     Example:

@@ -186,7 +186,7 @@ class Pipeline:
         """What the batch-level mix (:attr:`mix`) makes of a batch of training images.
 
         Each image goes through the training pipeline (seeded), then the batch is mixed as
-        fastai's ``MixUp``/``CutMix`` callbacks do (see :func:`cvnb.augment.mix_images`).
+        fastai's ``MixUp``/``CutMix`` callbacks do (see :func:`cvnb.augment._mix.mix_images`).
 
         Returns:
             ``[(image, info), …]``; ``info`` has ``mix``, ``lam`` (weight of the image's

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvnb.augment import AUGMENTATIONS, ParamSpec, make_transform, transform_params
+from cvnb.augment._catalog import AUGMENTATIONS, ParamSpec, make_transform, transform_params
 
 
 @pytest.mark.parametrize("name", AUGMENTATIONS)

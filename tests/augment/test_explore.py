@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 from cvnb.augment import (
-    AUGMENTATIONS,
     DOMAIN_PRESETS,
     PRESETS,
     RESIZE_POLICIES,
     make_pipeline,
     preset,
 )
+from cvnb.augment._catalog import AUGMENTATIONS
 from cvnb.augment._explore import (
     ExplorerSpecError,
     build_steps,

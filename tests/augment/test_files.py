@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from cvnb.augment import (
-    PIPELINE_FORMAT,
     PipelineFileError,
     load_pipeline,
     make_pipeline,
     preset,
 )
+from cvnb.augment._document import PIPELINE_FORMAT
 
 
 def _draws(pipeline, image, n=6, seed=11):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cvnb.augment import mix_images
+from cvnb.augment._mix import mix_images
 
 
 @pytest.fixture

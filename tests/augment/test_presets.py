@@ -6,7 +6,8 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from cvnb.augment import DOMAIN_PRESETS, PRESET_NOTES, PRESETS, preset
+from cvnb.augment import DOMAIN_PRESETS, PRESETS, preset
+from cvnb.augment._presets import PRESET_NOTES
 
 
 def _names(steps) -> set[str]:

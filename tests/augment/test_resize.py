@@ -6,8 +6,8 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from cvnb.augment import RESIZE_POLICIES, resize_transform
-from cvnb.augment._resize import resize_steps
+from cvnb.augment import RESIZE_POLICIES
+from cvnb.augment._resize import resize_steps, resize_transform
 
 RED, GREEN, GREY = (255, 0, 0), (0, 255, 0), (128, 128, 128)
 
