@@ -16,7 +16,8 @@ from fastai.callback.mixup import CutMix, MixUp
 from fastai.vision.augment import RandTransform
 from fastai.vision.core import PILImage
 
-from cvnb.augment import PRESETS, Pipeline, load_pipeline, preset, seed_compose
+from cvnb.augment import PRESETS, Pipeline, load_pipeline, preset
+from cvnb.augment._pipeline import seed_compose
 from cvnb.augment._presets import DOMAIN_PRESETS
 
 __all__ = ["AlbumentationsTransform", "mix_callback", "resolve_pipeline"]
