@@ -67,11 +67,12 @@ def dirty_copy(
       resolution, so the larger ones are ``blurry`` positives too), ``odd_aspect`` (more
       elongated than any in the set, at least 4:1, at the same area) and ``grayscale``: the
       original is *replaced* by its defective version (not kept beside it), so the defect
-      is not also a duplicate. Every second ``bright`` defect is what a user does with
-      PIL, an overexposure (``ImageEnhance.Brightness(3.5)``, more for a photo too dark to
-      blow out at 3.5), the others are washed out towards white; every second ``blurry``
-      one is ``ImageFilter.GaussianBlur(6)`` (on images at least 100 px on their shorter
-      side), the others a radius of 8–11 % of the shorter side.
+      is not also a duplicate. On photos (at least 100 px on the shorter side) every
+      second ``bright`` defect is what a user does with PIL, an overexposure
+      (``ImageEnhance.Brightness(3.5)``, more for a photo too dark to blow out at 3.5),
+      and every second ``blurry`` one ``ImageFilter.GaussianBlur(6)``; the others (and
+      all on smaller images) are washed out towards white, or blurred with a radius of
+      8–11 % of the shorter side.
     - ``outlier``: crops of scikit-learn's two sample photos, from non-overlapping tiles,
       filed under random classes; with no class that fits, they are ``label_issue``
       positives too.

@@ -41,7 +41,9 @@ NEAR_KINDS = ("resize", "jpeg", "crop", "brightness")
 #: Bump when planting changes what a seed produces (it enters dirty_copy's settings).
 PLANT_VERSION = 2
 #: What a user does to a photo, planted beside the synthetic defects (every second
-#: ``bright`` and ``blurry`` defect): ``ImageEnhance.Brightness`` by this factor...
+#: ``bright`` and ``blurry`` defect, on images at least :data:`USER_BLUR_MIN_SIDE` px on
+#: their shorter side; smaller ones, such as the 32 px digits, keep the synthetic kinds):
+#: ``ImageEnhance.Brightness`` by this factor...
 OVEREXPOSE = 3.5
 #: ... and ``ImageFilter.GaussianBlur`` with this radius, on images at least
 #: :data:`USER_BLUR_MIN_SIDE` px on their shorter side (on smaller ones it would erase them).
@@ -282,7 +284,7 @@ def _defect(
         f = rng.uniform(0.08, 0.15)
         if kind == "dark":
             return _image(pixels * f), f"darkened to {f:.0%}"
-        if variant % 2 == 0:
+        if variant % 2 == 0 and min(w, h) >= USER_BLUR_MIN_SIDE:
             # A photo already dark is not blown out by 3.5x: raise the factor until its
             # median would reach 85 % grey, as a user would keep turning the slider.
             median = float(np.median(pixels @ np.array([0.299, 0.587, 0.114]))) / 255.0
