@@ -39,7 +39,7 @@ USES_ORIGINALS = ("exact_duplicate", "near_duplicate", "leakage", *REPLACED, "la
 MAX_DEFECT_SHARE = 0.4  # default counts use at most this share of the originals
 NEAR_KINDS = ("resize", "jpeg", "crop", "brightness")
 #: Bump when planting changes what a seed produces (it enters dirty_copy's settings).
-PLANT_VERSION = 2
+PLANT_VERSION = 3
 #: What a user does to a photo, planted beside the synthetic defects (every second
 #: ``bright`` and ``blurry`` defect, on images at least :data:`USER_BLUR_MIN_SIDE` px on
 #: their shorter side; smaller ones, such as the 32 px digits, keep the synthetic kinds):
