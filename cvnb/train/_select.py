@@ -14,6 +14,10 @@ from ._metrics import balanced_accuracy
 
 #: Fewest training images for a held-back check; below it ``fit`` fine-tunes on everything.
 MIN_HOLDOUT_TRAIN = 20
+#: Most images held back. The check needs enough images to compare two models, not a fixed
+#: share: on a large set a 20 % share only takes training images away (digits, 1,437 training
+#: scans: 0.967 with 287 held back, under the 0.98 the same recipe reached on all of them).
+MAX_HOLDOUT_IMAGES = 150
 
 
 @dataclass
@@ -49,8 +53,10 @@ def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.nd
     """Stratified split of training positions into ``(fit, held_back)``.
 
     Each class gives ``round(fraction * n)`` images to the held-back part, but always keeps at
-    least two for fitting (a class of one or two images is never held back).
+    least two for fitting (a class of one or two images is never held back). On a large set
+    the fraction shrinks so that at most about :data:`MAX_HOLDOUT_IMAGES` are held back.
     """
+    fraction = min(fraction, MAX_HOLDOUT_IMAGES / max(len(labels), 1))
     rng = np.random.default_rng(seed)
     held: list[int] = []
     for c in np.unique(labels):

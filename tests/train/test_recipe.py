@@ -211,6 +211,15 @@ def test_holdout_split_is_stratified_and_spares_tiny_classes():
     assert holdout_split(labels, 0.2, seed=0)[1].tolist() == held.tolist()  # seeded
 
 
+def test_holdout_on_a_large_set_holds_back_at_most_about_150_images():
+    labels = np.repeat(np.arange(10), 144)  # digits-sized: 1,440 training images
+    _, held = holdout_split(labels, 0.2, seed=0)
+    assert 140 <= len(held) <= 160  # not 288: a large set keeps its images for training
+    assert np.bincount(labels[held]).min() >= 14  # still stratified
+    small = np.repeat(np.arange(5), 70)  # flowers-sized: the full 20 %
+    assert len(holdout_split(small, 0.2, seed=0)[1]) == 70
+
+
 def test_fine_tuning_must_win_strictly():
     tie = HoldoutCheck(10, 0.8, 0.7, fine_tuned_accuracy=0.8, fine_tuned_balanced_accuracy=0.7)
     assert not tie.fine_tuning_wins
