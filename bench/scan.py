@@ -73,7 +73,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
             df, cache=spec["cache"], workers=spec["threads"], progress=False, seed=0
         )
     else:
-        from cvnb.quality import scan_fastdup
+        from cvnb.quality._fastdup import scan_fastdup
 
         report = scan_fastdup(
             df, python=spec.get("fastdup_python"), threads=spec["threads"], progress=False

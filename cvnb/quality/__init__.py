@@ -31,51 +31,30 @@ from cvnb._extras import require_extra
 require_extra("train", __name__)
 
 from ._apply import apply_journal
-from ._embed import DEFAULT_EMBED_SIZE, FEATURE_SETS, Embedder, make_embedder
-from ._embed_choice import embedding_for
-from ._fastdup import (
-    FASTDUP_PYTHON_ENV,
-    FASTDUP_THRESHOLDS,
-    EngineUnavailable,
-    fastdup_available,
-    scan_fastdup,
-)
+from ._embed import make_embedder
+from ._fastdup import EngineUnavailable, fastdup_available
 from ._journal import DECISIONS, Journal, JournalError
-from ._neighbors import nearest_neighbors
 from ._pages import default_journal_path
 from ._report import ISSUE_DESCRIPTIONS, ISSUES, RANKED_ISSUES, QualityReport
 from ._scan import DEFAULT_THRESHOLDS, ENGINES, scan_quality
-from ._score_scan import EVALUATION_COLUMNS, evaluate_scan, read_truth
-from ._semantic import label_issue_scores, outlier_scores, similar_pairs
+from ._score_scan import evaluate_scan, read_truth
 
 __all__ = [
     "DECISIONS",
-    "DEFAULT_EMBED_SIZE",
     "DEFAULT_THRESHOLDS",
     "ENGINES",
-    "EVALUATION_COLUMNS",
-    "FASTDUP_PYTHON_ENV",
-    "FASTDUP_THRESHOLDS",
-    "FEATURE_SETS",
     "ISSUES",
     "ISSUE_DESCRIPTIONS",
     "RANKED_ISSUES",
-    "Embedder",
     "EngineUnavailable",
     "Journal",
     "JournalError",
     "QualityReport",
     "apply_journal",
     "default_journal_path",
-    "embedding_for",
     "evaluate_scan",
     "fastdup_available",
-    "label_issue_scores",
     "make_embedder",
-    "nearest_neighbors",
-    "outlier_scores",
     "read_truth",
-    "scan_fastdup",
     "scan_quality",
-    "similar_pairs",
 ]
