@@ -11,33 +11,14 @@ other jobs, OpenMP's spin-waiting made two threads several times slower than one
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+from shared_data import COCO_CROPS, shared_dataset
 
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-COCO_CROPS = SHARED_DATASETS / "coco-crops"
 PER_CLASS = 20  # digits_subset: images per class and split, 200 train + 200 valid
 _ONE_THREAD_FOLDERS = {"models", "train", "export", "quality", "augment", "evaluate"}
-REQUIRE_DATA_ENV = "CVNB_REQUIRE_DATA"
-
-
-def missing(reason: str) -> NoReturn:
-    """Skip the calling test with ``reason``, or fail it where ``CVNB_REQUIRE_DATA=1``."""
-    if os.environ.get(REQUIRE_DATA_ENV, "").strip() == "1":
-        pytest.fail(f"{reason}, and {REQUIRE_DATA_ENV}=1 requires it", pytrace=False)
-    pytest.skip(reason)
-
-
-def shared_dataset(name: str) -> Path:
-    """The folder of the real-photo set ``name`` in ``../shared/datasets`` (see :func:`missing`)."""
-    path = SHARED_DATASETS / name
-    if not path.is_dir():
-        missing(f"real-photo set not found at {path} (../shared/datasets)")
-    return path
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -174,7 +174,7 @@ def test_ruff_checks_unused_imports_in_notebooks():
 
 
 def test_missing_data_skips_in_a_clone_and_fails_under_ci_run(monkeypatch):
-    from conftest import REQUIRE_DATA_ENV, shared_dataset
+    from shared_data import REQUIRE_DATA_ENV, shared_dataset
 
     monkeypatch.delenv(REQUIRE_DATA_ENV, raising=False)
     monkeypatch.setenv("CI", "true")  # set by other CI services on users' clones: still a skip

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_dataset
 from PIL import Image
+from shared_data import shared_dataset
 
 from cvnb.data import load_images, read_image
 from cvnb.quality._embed_choice import embedding_for

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_dataset
 from PIL import Image, ImageEnhance, ImageFilter
+from shared_data import shared_dataset
 
 from cvnb.quality._image_stats import (
     STAT_COLUMNS,
