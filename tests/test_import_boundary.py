@@ -110,6 +110,11 @@ def test_lazy_packages_resolve_every_public_name(package):
         ("from cvnb.export import export_onnx", ("torch",), "needs the 'train' extra"),
         ("import cvnb.widgets", ("ipywidgets",), "cvnb.widgets needs the 'lab' extra"),
         ("from cvnb.widgets import LRFinderWidget", ("fastai",), "needs the 'train' extra"),
+        (
+            "from cvnb.quality import make_embedder\nmake_embedder()",
+            ("torch",),
+            "(make_embedder) needs the 'train' extra",
+        ),
     ],
 )
 def test_a_missing_extra_is_named(statement, blocked, message):
@@ -121,6 +126,32 @@ def test_a_missing_extra_is_named(statement, blocked, message):
     extra = message.split("'")[1]
     assert f"pip install 'cvnb[{extra}]'" in last
     assert blocked[0] in last
+
+
+def test_the_scans_image_checks_run_without_the_train_extra(tmp_path):
+    """The base install scans: hashes, exposure, blur, sizes; only embeddings need torch."""
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        folder = tmp_path / "ab"[i % 2]
+        folder.mkdir(exist_ok=True)
+        pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"img{i}.png")
+    (tmp_path / "b" / "copy.png").write_bytes((tmp_path / "a" / "img0.png").read_bytes())
+    Image.new("RGB", (40, 48), (3, 3, 3)).save(tmp_path / "b" / "dark.png")
+    code = _block(TORCH_STACK) + (
+        "import json\n"
+        "from cvnb.data import load_images\n"
+        "from cvnb.quality import scan_quality\n"
+        f"df = load_images({str(tmp_path)!r})\n"
+        "r = scan_quality(df, embedder=False, progress=False, cache=False)\n"
+        "t = r.table.set_index(r.table.path.map(lambda p: p.rsplit('/', 1)[-1]))\n"
+        "print(json.dumps({'dup': sorted(t.index[t.is_exact_duplicate]), "
+        "'dark': sorted(t.index[t.is_dark])}))"
+    )
+    done = _run(code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"dup": ["copy.png", "img0.png"], "dark": ["dark.png"]}
 
 
 def test_the_cli_names_the_lab_extra_for_the_demo():

@@ -24,12 +24,6 @@ Example:
 
 from __future__ import annotations
 
-from cvnb._extras import require_extra
-
-# ._embed imports torch and timm at module level, so the package needs 'train' today; when
-# it imports them lazily, drop this line and the base install scans without embeddings.
-require_extra("train", __name__)
-
 from ._apply import apply_journal
 from ._embed import make_embedder
 from ._fastdup import EngineUnavailable, fastdup_available

@@ -1,29 +1,24 @@
 """Image embeddings for the quality scan: a pretrained backbone as a feature extractor.
 
 An :class:`Embedder` turns RGB images into L2-normalised float32 vectors (globally pooled
-features of the backbone's last stages, see ``_Features``). Near-duplicate search, outlier
+features of the backbone's last stages, see ``cvnb.quality._embed_net.PooledFeatures``). Near-duplicate search, outlier
 scores and the label-issue probe all work on these vectors (:mod:`cvnb.quality._semantic`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
-from timm.models.efficientnet import EfficientNet
-from torch import nn
-from torch.nn import functional as F
 
-from cvnb.datasets import cache_dir
+from cvnb._extras import require_extra
 from cvnb.device import onnx_providers, pick_device
-from cvnb.models import create_backbone
+
+from ._embed_consts import FEATURE_SETS
+from ._ort import ort_session
 
 __all__ = [
     "BACKENDS",
@@ -50,8 +45,6 @@ DEFAULT_EMBED_SIZE = 96
 #: 96 px: near-duplicate copies found at a 0.5 % false-positive rate 0.86 (squish) vs 0.76
 #: (crop), linear-probe accuracy 0.82 vs 0.79; identical on square digits.
 RESIZE_POLICIES = ("squish", "crop")
-#: Which pooled features an embedder returns (see ``_Features``).
-FEATURE_SETS = ("stages", "head", "both")
 #: ``"auto"`` picks the faster one here (see ``_AUTO_BACKEND``).
 BACKENDS = ("auto", "onnxruntime", "torch")
 
@@ -62,72 +55,6 @@ _AUTO_BACKEND = "onnxruntime"
 # Bump when preprocessing changes in a way that changes the vectors (it enters the key).
 _PREPROCESS_VERSION = 1
 _MEAN_STD = 0.5  # Lite0's normalisation; other timm models bring their own pretrained_cfg
-_PARITY_ATOL = 1e-4
-_EFFICIENTNET_STAGES = 4  # of Lite0's 7: stages 3-6 (80, 112, 192, 320 channels)
-_INTERMEDIATE_LEVELS = 2
-
-
-class _Features(nn.Module):
-    """A timm backbone reduced to pooled features, one unit vector per image.
-
-    ``features="stages"``: the outputs of the last few stages are each
-    global-average-pooled and L2-normalised, then concatenated and scaled back to unit
-    length, so the cosine of two vectors is the mean of the per-stage cosines. Middle stages
-    describe layout and texture (what near-duplicates share), the last ones objects.
-    Measured with a linear probe on recoloured 32×32 digits at 96 px: 0.94 accuracy and
-    label-flip precision@k 0.91 for EfficientNet-Lite0 stages 3–6 (704 dims) against 0.87
-    and 0.80 for the pooled 1280-dim head. ``features="head"``: the pooled pre-classifier
-    features (1280 dims for Lite0), what ImageNet training shaped for telling objects
-    apart; on photos they carry the class far better (see :data:`FEATURE_SETS`).
-    ``features="both"``: the two, each unit length, concatenated and scaled back.
-
-    EfficientNet-family models (timm's ``blocks`` stages; Lite0 has 7) use their last
-    :data:`_EFFICIENTNET_STAGES` stages; other timm models the last two levels of
-    ``forward_intermediates``.
-    """
-
-    def __init__(self, model: nn.Module, features: str = "stages"):
-        super().__init__()
-        if features not in FEATURE_SETS:
-            raise ValueError(f"features must be one of {FEATURE_SETS}, got {features!r}")
-        self.model = model
-        self.features = features
-        self.efficientnet = isinstance(model, EfficientNet)
-        stages = (
-            f"blocks{len(model.blocks) - _EFFICIENTNET_STAGES}-{len(model.blocks) - 1}"
-            if self.efficientnet
-            else f"intermediates-last{_INTERMEDIATE_LEVELS}"
-        )
-        self.layers = {"stages": stages, "head": "head", "both": f"{stages}+head"}[features]
-
-    def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if not self.efficientnet:
-            return self.model.forward_intermediates(
-                x, indices=_INTERMEDIATE_LEVELS, intermediates_only=True
-            )
-        x = self.model.bn1(self.model.conv_stem(x))
-        first = len(self.model.blocks) - _EFFICIENTNET_STAGES
-        out = []
-        for i, stage in enumerate(self.model.blocks):
-            x = stage(x)
-            if i >= first:
-                out.append(x)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.features == "head":
-            return F.normalize(self.model.forward_head(self.model.forward_features(x)), dim=1)
-        maps = self.stages(x)
-        pooled = [F.normalize(t.mean(dim=(2, 3)), dim=1) for t in maps]
-        if self.features == "both":
-            # The head runs on from the last stage's output (EfficientNet) or the backbone.
-            last = (
-                self.model.bn2(self.model.conv_head(maps[-1]))
-                if self.efficientnet
-                else self.model.forward_features(x)
-            )
-            pooled.append(F.normalize(self.model.forward_head(last), dim=1))
-        return torch.cat(pooled, dim=1) / math.sqrt(len(pooled))
 
 
 class Embedder:
@@ -159,7 +86,7 @@ class Embedder:
 
     def __init__(
         self,
-        module: nn.Module,
+        module: Any,
         *,
         model: str,
         size: int,
@@ -181,6 +108,10 @@ class Embedder:
         self._mean = np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1)
         self._module = module.eval()
+        import torch  # an Embedder wraps a torch module: make_embedder checked the extra
+
+        from ._embed_net import onnx_file
+
         with torch.inference_mode():
             self.dim = int(module(torch.zeros(1, 3, size, size)).shape[1])
         norm = ",".join(f"{m:g}/{s:g}" for m, s in zip(mean, std, strict=True))
@@ -192,8 +123,9 @@ class Embedder:
         self._session = None
         self._device = None
         if backend == "onnxruntime":
-            self.onnx_path = _onnx_file(self._module, model, size, weights)
-            self._session = _ort_session(self.onnx_path, threads, onnx_providers(device))
+            self.onnx_path = onnx_file(self._module, model, size, weights)
+            threads = threads or torch.get_num_threads()
+            self._session = ort_session(self.onnx_path, threads, onnx_providers(device))
             self.device = self._session.get_providers()[0]
         else:
             self._device = pick_device(device)
@@ -228,6 +160,8 @@ class Embedder:
     def _forward(self, x: np.ndarray) -> np.ndarray:
         if self._session is not None:
             return self._session.run(None, {"image": x})[0]
+        import torch
+
         with torch.inference_mode():
             return self._module(torch.from_numpy(x).to(self._device)).float().cpu().numpy()
 
@@ -274,6 +208,8 @@ def make_embedder(
     Raises:
         ValueError: Unknown backend, resize policy or model name, or ``size`` < 32.
         cvnb.models.PretrainedWeightsUnavailable: The model's weights cannot be had here.
+        cvnb._extras.MissingExtraError: torch or timm is not installed (the ``train``
+            extra); ``scan_quality(df, embedder=False)`` runs the other checks without them.
 
     Example:
         >>> from PIL import Image
@@ -289,12 +225,17 @@ def make_embedder(
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    require_extra("train", "the scan's embeddings (make_embedder)", "torch", "timm")
+    from cvnb.models import create_backbone
+
+    from ._embed_net import PooledFeatures, weights_digest
+
     net = create_backbone(model, num_classes=0, pretrained=True)
     cfg = getattr(net, "pretrained_cfg", {}) or {}
     mean = tuple(float(v) for v in cfg.get("mean", (_MEAN_STD,) * 3))
     std = tuple(float(v) for v in cfg.get("std", (_MEAN_STD,) * 3))
     return Embedder(
-        _Features(net, features),
+        PooledFeatures(net, features),
         model=model,
         size=int(size),
         resize=resize,
@@ -303,7 +244,7 @@ def make_embedder(
         backend=_AUTO_BACKEND if backend == "auto" else backend,
         batch_size=batch_size,
         threads=threads,
-        weights=_weights_digest(net),
+        weights=weights_digest(net),
         device=device,
     )
 
@@ -321,68 +262,3 @@ def _resize(image: Image.Image, size: int, policy: str) -> np.ndarray:
     elif image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
-
-
-def _weights_digest(net: nn.Module) -> str:
-    """A short digest of every tensor in the state dict: other weights → another key."""
-    h = hashlib.sha256()
-    for name, tensor in net.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def _onnx_file(module: _Features, model: str, size: int, weights: str) -> Path:
-    """The cached ONNX export of ``module`` at ``size``; exported (atomically) when missing."""
-    folder = cache_dir() / "quality" / "embedders"
-    path = folder / f"{model}-{size}px-{module.layers}-{weights}.onnx"
-    if path.is_file():
-        return path
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        example = torch.rand(2, 3, size, size)
-        with torch.no_grad():
-            # The TorchScript exporter (dynamo=False): deprecated, but its graph was measured
-            # in this project to run ~15x faster in onnxruntime than the dynamo exporter's.
-            torch.onnx.export(
-                module,
-                (example,),
-                str(tmp),
-                input_names=["image"],
-                output_names=["features"],
-                dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
-                opset_version=17,
-                dynamo=False,
-            )
-        _check_parity(module, tmp, size)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache file is not a secret
-        os.replace(tmp, path)  # another process may have won the race: same bytes, fine
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _check_parity(module: nn.Module, path: Path, size: int) -> None:
-    x = np.random.default_rng(0).normal(size=(3, 3, size, size)).astype(np.float32)
-    with torch.inference_mode():
-        expected = module(torch.from_numpy(x)).numpy()
-    got = _ort_session(path, 1, ["CPUExecutionProvider"]).run(None, {"image": x})[0]
-    err = float(np.abs(got - expected).max())
-    if not err <= _PARITY_ATOL * max(1.0, float(np.abs(expected).max())):
-        raise RuntimeError(
-            f"the ONNX export of the embedder differs from torch by {err:.2g}; use "
-            "make_embedder(backend='torch') and report this (torch/onnxruntime versions)"
-        )
-
-
-def _ort_session(path: Path, threads: int | None, providers: list[str]):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(threads or torch.get_num_threads())
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=providers)

@@ -129,8 +129,9 @@ def _drop_self(sims: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _faiss_threads(threads: int | None) -> Iterator[None]:
     import faiss
 
-    if threads is None and "torch" in sys.modules:
-        threads = sys.modules["torch"].get_num_threads()
+    torch = sys.modules.get("torch")  # None when absent (or blocked, as tests do)
+    if threads is None and torch is not None:
+        threads = torch.get_num_threads()
     if threads is None:
         yield
         return

@@ -137,9 +137,9 @@ def test_other_timm_models_use_their_last_two_feature_levels() -> None:
     import timm
     import torch
 
-    from cvnb.quality._embed import _Features
+    from cvnb.quality._embed_net import PooledFeatures
 
-    features = _Features(timm.create_model("resnet18", pretrained=False)).eval()
+    features = PooledFeatures(timm.create_model("resnet18", pretrained=False)).eval()
     with torch.inference_mode():
         out = features(torch.rand(2, 3, 64, 64))
     assert features.layers == "intermediates-last2"
