@@ -24,6 +24,7 @@ __all__ = [
     "class_imbalance",
     "image_stats",
     "robust_deviation",
+    "shrink",
     "stat_scores",
     "working_copy",
 ]
@@ -61,8 +62,14 @@ _HALF_SIGMAS = 3.0  # relative scores halve every this many robust standard devi
 
 def working_copy(image: Image.Image, size: int = WORK_SIZE) -> Image.Image:
     """``image`` shrunk (aspect kept, antialiased) so its longer side is at most ``size``."""
+    return shrink(image, size, side="longer")
+
+
+def shrink(image: Image.Image, limit: int, *, side: str) -> Image.Image:
+    """``image`` shrunk (aspect kept, antialiased) so its ``"longer"`` or ``"shorter"`` side
+    is at most ``limit``; a smaller image is returned as it is."""
     w, h = image.size
-    scale = size / max(w, h)
+    scale = limit / (max(w, h) if side == "longer" else min(w, h))
     if scale >= 1:
         return image
     new = (max(1, round(w * scale)), max(1, round(h * scale)))

@@ -28,7 +28,7 @@ from ._hashes import (
     perceptual_hash,
     sha256_file,
 )
-from ._image_stats import STAT_COLUMNS, STATS_VERSION, WORK_SIZE, image_stats
+from ._image_stats import STAT_COLUMNS, STATS_VERSION, WORK_SIZE, image_stats, shrink
 from ._scan_cache import FileKey, ScanCache
 
 FEATURE_VERSION = f"{STATS_VERSION}+{PHASH_VERSION}"
@@ -225,13 +225,7 @@ def _embed_copy(image: Image.Image, size: int | None) -> Image.Image:
     """Shrink (aspect kept) so the shorter side is at most twice the embedder's input size:
     the embedder resizes to ``size`` anyway, and a chunk of full-size photos must not pile
     up in memory while it waits for its batch."""
-    limit = 2 * (size or 256)
-    w, h = image.size
-    scale = limit / min(w, h)
-    if scale >= 1:
-        return image
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image.resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return shrink(image, 2 * (size or 256), side="shorter")
 
 
 def _finish_chunk(
