@@ -39,7 +39,7 @@ USES_ORIGINALS = ("exact_duplicate", "near_duplicate", "leakage", *REPLACED, "la
 MAX_DEFECT_SHARE = 0.4  # default counts use at most this share of the originals
 NEAR_KINDS = ("resize", "jpeg", "crop", "brightness")
 #: Bump when planting changes what a seed produces (it enters dirty_copy's settings).
-PLANT_VERSION = 3
+PLANT_VERSION = 4
 #: What a user does to a photo, planted beside the synthetic defects (every second
 #: ``bright`` and ``blurry`` defect, on images at least :data:`USER_BLUR_MIN_SIDE` px on
 #: their shorter side; smaller ones, such as the 32 px digits, keep the synthetic kinds):
@@ -147,8 +147,13 @@ def plant(
         kind, src = role[int(i)], str(sources.iat[int(i)])  # type: ignore[call-overload]
         if kind in REPLACED:
             dest, final_path = p.place(split, label, name)
-            variant = made[kind] = made.get(kind, -1) + 1
-            img, detail = _defect(kind, read_image(row["path"]), rng, shape, variant)
+            img = read_image(row["path"])
+            # Variants count the photos large enough for the user-style kinds, so the first
+            # such photo of a kind gets one even where most images are small (coco-crops).
+            variant = 1
+            if min(img.size) >= USER_BLUR_MIN_SIDE:
+                variant = made[kind] = made.get(kind, -1) + 1
+            img, detail = _defect(kind, img, rng, shape, variant)
             _save(img, dest)
             upscaled = kind == "odd_size" and max(img.size) > shape["median"]
             p.note(final_path, (kind, "blurry") if upscaled else (kind,), src, label, detail)
@@ -275,9 +280,11 @@ def _defect(
 ) -> tuple[Image.Image, str]:
     """``img`` with the defect ``kind`` (one of :data:`REPLACED`), and what was done.
 
-    ``variant`` counts the defects of this kind planted so far: even ones of ``bright`` and
-    ``blurry`` are what a user does with PIL (overexposure, a fixed blur radius), odd ones
-    the synthetic kind (washed out towards white, a blur radius relative to the size).
+    ``variant`` counts the defects of this kind planted so far on images at least
+    :data:`USER_BLUR_MIN_SIDE` px on their shorter side (1 for smaller ones): even ones of
+    ``bright`` and ``blurry`` are what a user does with PIL (overexposure, a fixed blur
+    radius), odd ones the synthetic kind (washed out towards white, a blur radius relative to
+    the size).
     """
     pixels, (w, h) = np.asarray(img, dtype=np.float32), img.size
     if kind in ("dark", "bright"):
