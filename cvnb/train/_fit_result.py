@@ -32,10 +32,11 @@ class FitResult:
         probe_balanced_accuracy: Its validation balanced accuracy.
         kept: Which model ``fit`` left in the learner: ``"fine-tuned"`` (the trained
             network) or ``"probe"`` (the pretrained backbone with the probe head, when
-            fine-tuning did not beat it on held-back training images).
+            fine-tuning did not clearly beat it on held-back training images).
         kept_reason: Why, in words, with the held-back figures.
         holdout: The held-back comparison (:class:`HoldoutCheck` as a dict: ``n``,
-            ``probe_accuracy``, ``fine_tuned_accuracy`` and their balanced accuracies), or
+            ``probe_accuracy``, ``fine_tuned_accuracy``, their balanced accuracies, the
+            disagreements ``fine_tuned_only`` / ``probe_only`` and the sign test's ``p_value``), or
             None when there was none (``holdout=0``, no probe, too few images).
         valid_accuracy: Validation accuracy of the model ``fit`` left in the learner.
         valid_balanced_accuracy: Its validation balanced accuracy (NaN when the learner has

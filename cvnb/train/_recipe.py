@@ -26,7 +26,14 @@ from ._callbacks import (
 from ._fit_result import FitResult
 from ._lr import find_lr
 from ._probe import ProbeHead, fit_probe, probe_features
-from ._select import MIN_HOLDOUT_TRAIN, HoldoutCheck, holdout_split, scores, training_on
+from ._select import (
+    MIN_HOLDOUT_TRAIN,
+    WIN_P_VALUE,
+    HoldoutCheck,
+    holdout_split,
+    scores,
+    training_on,
+)
 
 SCHEDULES = ("one_cycle", "flat_cos", "plateau")
 HEAD_INITS = ("auto", "probe", "none")
@@ -69,8 +76,9 @@ def fit(
     random one. A learner trained from scratch (``pretrained=False``) skips the probe.
 
     It never ends below its own linear probe: with ``holdout`` (20 % by default, at most about
-    150 images) a stratified part of the training images is held back from both the probe and the
-    fine-tuning; if the fine-tuned network does not beat the probe on it, ``fit`` puts the
+    150 images) a stratified part of the training images is held back from both the probe and
+    the fine-tuning; unless the fine-tuned network clearly beats the probe on it (more images
+    right, and a one-sided sign test on the images they disagree on at p ≤ 0.1), ``fit`` puts the
     pretrained backbone back with the probe head (refitted on every training image) and
     says so in :attr:`FitResult.kept` / :attr:`FitResult.kept_reason`. The validation split
     is never used to choose.
@@ -232,7 +240,8 @@ class _ProbePlan:
         if holdout > 0 and len(self.y) >= MIN_HOLDOUT_TRAIN:
             self.fit_pos, self.held_pos = holdout_split(self.y, holdout, seed or 0)
             start = fit_probe(learn, self.x[self.fit_pos], self.y[self.fit_pos], balance=balance)
-            held_scores = scores(self.y[self.held_pos], start.predict(self.x[self.held_pos]))
+            self.held_probe = start.predict(self.x[self.held_pos])
+            held_scores = scores(self.y[self.held_pos], self.held_probe)
             self.check = HoldoutCheck(len(self.held_pos), *held_scores)
         start.set_on(learn)
         self.backbone = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
@@ -253,13 +262,15 @@ def _keep_better(learn: Learner, plan: _ProbePlan, result: FitResult) -> None:
         )
         return
     logits, _ = probe_features(learn, plan.items.iloc[plan.held_pos], logits=True)
-    acc, bacc = scores(plan.y[plan.held_pos], logits.argmax(1))
-    check.fine_tuned_accuracy, check.fine_tuned_balanced_accuracy = acc, bacc
+    check.compare(plan.y[plan.held_pos], plan.held_probe, np.asarray(logits.argmax(1)))
+    acc, bacc = check.fine_tuned_accuracy, check.fine_tuned_balanced_accuracy
     result.holdout = check.to_dict()
     figures = (
         f"on {check.n} held-back training images: fine-tuned {acc:.3f} accuracy "
         f"({bacc:.3f} balanced), probe {check.probe_accuracy:.3f} "
-        f"({check.probe_balanced_accuracy:.3f})"
+        f"({check.probe_balanced_accuracy:.3f}); {check.fine_tuned_only} images only "
+        f"fine-tuning got right, {check.probe_only} only the probe (sign test "
+        f"p = {check.p_value:.2f}, needs ≤ {WIN_P_VALUE})"
     )
     if check.fine_tuning_wins:
         result.kept, result.kept_reason = "fine-tuned", f"fine-tuning beat the probe {figures}"
@@ -270,7 +281,7 @@ def _keep_better(learn: Learner, plan: _ProbePlan, result: FitResult) -> None:
     learn.opt = None  # its moments belong to the discarded weights; fastai makes a new one
     result.kept = "probe"
     result.kept_reason = (
-        f"fine-tuning did not beat the linear probe {figures}: kept the pretrained backbone "
+        f"fine-tuning did not clearly beat the linear probe {figures}: kept the pretrained backbone "
         "with the probe head (fitted on all training images)"
     )
     result.valid_accuracy, result.valid_balanced_accuracy = plan.valid_scores

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,13 @@ MIN_HOLDOUT_TRAIN = 20
 MAX_HOLDOUT_IMAGES = 150
 
 
+#: One-sided sign-test level at which fine-tuning counts as beating the probe on the
+#: held-back images. Without it a handful of images decides: on flowers at 15 photos a class
+#: (15 held back) fine-tuning "won" 10 to 9 and ended 0.68 on validation against the probe's
+#: 0.77.
+WIN_P_VALUE = 0.1
+
+
 @dataclass
 class HoldoutCheck:
     """Probe against fine-tuned model on training images held back from both.
@@ -30,6 +38,8 @@ class HoldoutCheck:
             images) on them.
         fine_tuned_accuracy, fine_tuned_balanced_accuracy: The fine-tuned model (trained
             on the other training images) on them.
+        fine_tuned_only: Held-back images the fine-tuned model gets right and the probe wrong.
+        probe_only: Held-back images the probe gets right and the fine-tuned model wrong.
     """
 
     n: int
@@ -37,16 +47,35 @@ class HoldoutCheck:
     probe_balanced_accuracy: float
     fine_tuned_accuracy: float = float("nan")
     fine_tuned_balanced_accuracy: float = float("nan")
+    fine_tuned_only: int = 0
+    probe_only: int = 0
+
+    @property
+    def p_value(self) -> float:
+        """One-sided exact sign test on the images the two models disagree on: the chance
+        that fine-tuning wins at least this many of them if neither model were better."""
+        k, m = self.fine_tuned_only, self.fine_tuned_only + self.probe_only
+        if m == 0:
+            return 1.0
+        return sum(math.comb(m, i) for i in range(k, m + 1)) / 2**m
 
     @property
     def fine_tuning_wins(self) -> bool:
-        """Strictly better accuracy, or equal accuracy and better balanced accuracy."""
-        ft = (self.fine_tuned_accuracy, self.fine_tuned_balanced_accuracy)
-        return ft > (self.probe_accuracy, self.probe_balanced_accuracy)
+        """More held-back images right than the probe, by a margin chance rarely gives
+        (:data:`WIN_P_VALUE`)."""
+        return self.fine_tuned_only > self.probe_only and self.p_value <= WIN_P_VALUE
+
+    def compare(self, truth: np.ndarray, probe: np.ndarray, fine_tuned: np.ndarray) -> None:
+        """Record the fine-tuned model's figures and the disagreements, image by image."""
+        self.fine_tuned_accuracy, self.fine_tuned_balanced_accuracy = scores(truth, fine_tuned)
+        ft_right, probe_right = fine_tuned == truth, probe == truth
+        self.fine_tuned_only = int((ft_right & ~probe_right).sum())
+        self.probe_only = int((probe_right & ~ft_right).sum())
 
     def to_dict(self) -> dict:
         """Figures rounded for a report."""
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(self).items()}
+        figures = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(self).items()}
+        return figures | {"p_value": round(self.p_value, 4)}
 
 
 def holdout_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

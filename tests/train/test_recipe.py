@@ -189,7 +189,7 @@ def test_fit_never_ends_below_its_probe(tiny):
     res = fit(learn, 1, 0.5, lr_spread=1, progress=False, seed=0)  # a rate that wrecks it
     check = res.holdout
     assert check["n"] == 10 and check["fine_tuned_accuracy"] <= check["probe_accuracy"]
-    assert res.kept == "probe" and "did not beat the linear probe" in res.kept_reason
+    assert res.kept == "probe" and "did not clearly beat the linear probe" in res.kept_reason
     assert res.valid_accuracy == pytest.approx(res.probe_accuracy)
     # The learner holds the pretrained backbone with the probe head again.
     pristine = _learner(tiny)
@@ -220,11 +220,24 @@ def test_holdout_on_a_large_set_holds_back_at_most_about_150_images():
     assert len(holdout_split(small, 0.2, seed=0)[1]) == 70
 
 
-def test_fine_tuning_must_win_strictly():
-    tie = HoldoutCheck(10, 0.8, 0.7, fine_tuned_accuracy=0.8, fine_tuned_balanced_accuracy=0.7)
-    assert not tie.fine_tuning_wins
-    tie.fine_tuned_balanced_accuracy = 0.75
-    assert tie.fine_tuning_wins
+def test_fine_tuning_must_win_clearly_on_the_images_they_disagree_on():
+    truth = np.zeros(15, dtype=int)
+    check = HoldoutCheck(15, 0.6, 0.6)
+    # 10 right against the probe's 9 on 15 images: one image, which chance gives easily
+    probe = np.r_[np.zeros(9), np.ones(6)].astype(int)
+    fine_tuned = np.r_[np.ones(2), np.zeros(10), np.ones(3)].astype(int)
+    check.compare(truth, probe, fine_tuned)
+    assert (check.fine_tuned_only, check.probe_only) == (3, 2)
+    assert check.fine_tuned_accuracy == pytest.approx(10 / 15)
+    assert check.p_value == pytest.approx(0.5)
+    assert not check.fine_tuning_wins
+    # 12 of 13 disagreements go to fine-tuning: p = 14 / 8192, a clear win
+    clear = HoldoutCheck(150, 0.9, 0.9, fine_tuned_only=12, probe_only=1)
+    assert clear.p_value == pytest.approx(14 / 2**13)
+    assert clear.fine_tuning_wins
+    tie = HoldoutCheck(10, 0.8, 0.7, fine_tuned_only=0, probe_only=0)
+    assert tie.p_value == 1.0 and not tie.fine_tuning_wins
+    assert clear.to_dict()["p_value"] == round(14 / 2**13, 4)
 
 
 def test_history_names_the_recorder_columns(tiny):
