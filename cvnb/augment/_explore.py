@@ -1,5 +1,6 @@
 """The augmentation explorer's logic: a transform catalog for generating controls, and
-pipelines as JSON specs (checked by albumentations, turned into steps and into code).
+pipelines as JSON specs (checked by albumentations, turned into steps and, through
+:mod:`cvnb.augment._code`, into code).
 
 Pure logic: :class:`cvnb.widgets.AugmentationExplorer` is a thin view over
 these functions and :mod:`cvnb.augment._preview` (the draws). A *spec* is the JSON form of a pipeline's steps that a widget trait can
@@ -9,7 +10,6 @@ written ``{"name": "OneOf", "p": 0.2, "transforms": [...]}``.
 
 from __future__ import annotations
 
-import ast
 import functools
 import inspect
 import json
@@ -21,6 +21,7 @@ from typing import Any
 import albumentations as A
 
 from ._catalog import AUGMENTATIONS, make_transform, transform_params
+from ._code import GROUPS, _literal, _param_kinds, _tuples, spec_code
 from ._mix import check_mix
 from ._pipeline import Pipeline
 from ._resize import Fill, canonical_policy, check_fill, check_size, resize_steps
@@ -35,9 +36,6 @@ __all__ = [
     "steps_spec",
     "transform_catalog",
 ]
-
-#: Containers a spec may use to group steps.
-GROUPS = ("OneOf", "SomeOf", "Sequential")
 
 _CATEGORIES = {
     "geometry": {"HorizontalFlip", "VerticalFlip", "RandomRotate90", "D4", "Affine"}
@@ -131,11 +129,6 @@ def _default_instance(cls: type) -> Any:
         return None
 
 
-@functools.lru_cache(maxsize=256)
-def _param_kinds(name: str) -> dict[str, str]:
-    return {s.name: s.kind for s in transform_params(name)}
-
-
 # -- specs <-> albumentations steps ----------------------------------------------------
 
 
@@ -192,26 +185,6 @@ def _build_entry(entry: Any) -> A.BasicTransform | A.BaseCompose:
     kinds = _param_kinds(name) if hasattr(A, name) else {}
     values = {k: _literal(v, k) if kinds.get(k) == "other" else v for k, v in params.items()}
     return make_transform(name, **p, **_tuples(values))
-
-
-def _tuples(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
-def _literal(value: Any, name: str) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        raise ValueError(
-            f"{name}: cannot read {value!r} as a value; write a Python literal such as "
-            "(0, 0.5, 1, 1) or {'upscale': 0, 'downscale': 0}"
-        ) from None
 
 
 def steps_spec(steps: Sequence[A.BasicTransform | A.BaseCompose]) -> list[dict[str, Any]]:
@@ -332,16 +305,15 @@ class ExplorerPlan:
 
         Written from the specs, so it shows the arguments as set (``scale=(0.9, 1.1)``).
         """
-        lines = ["import albumentations as A", "", "from cvnb.augment import make_pipeline", ""]
-        lines += ["pipeline = make_pipeline(", *_code_list(self.transforms, 4, ",")]
-        lines += [f"    size={self.size!r},", f"    policy={self.policy!r},"]
-        if self.policy == "letterbox" or self.fill != 0:
-            lines.append(f"    fill={self.fill!r},")
-        if self.normalize:
-            lines += _code_list(self.normalize, 4, ",", prefix="normalize=")
-        if self.mix is not None:
-            lines += [f"    mix={self.mix!r},", f"    mix_alpha={self.mix_alpha!r},"]
-        return "\n".join([*lines, ")"]) + "\n"
+        return spec_code(
+            self.transforms,
+            self.normalize,
+            size=self.size,
+            policy=self.policy,
+            fill=self.fill,
+            mix=self.mix,
+            mix_alpha=self.mix_alpha,
+        )
 
 
 def plan_pipeline(
@@ -403,30 +375,3 @@ def pipeline_spec(pipeline: Pipeline) -> dict[str, Any]:
         "mix": pipeline.mix or "none",
         "mix_alpha": pipeline.mix_alpha,
     }
-
-
-def _code_list(spec: list, indent: int, end: str, *, prefix: str = "") -> list[str]:
-    pad = " " * indent
-    if not spec:
-        return [f"{pad}{prefix}[]{end}"]
-    lines = [f"{pad}{prefix}["]
-    for entry in spec:
-        lines += _code_entry(entry, indent + 4)
-    return [*lines, f"{pad}]{end}"]
-
-
-def _code_entry(entry: dict[str, Any], indent: int) -> list[str]:
-    pad = " " * indent
-    name = entry["name"]
-    params = entry.get("params") or {}
-    p = [f"p={entry['p']!r}"] if entry.get("p") is not None else []
-    if name in GROUPS:
-        rest = [f"{k}={_tuples(v)!r}" for k, v in params.items()] + p
-        children = _code_list(entry.get("transforms") or [], indent + 4, ",")
-        return [f"{pad}A.{name}(", *children, *(f"{pad}    {a}," for a in rest), f"{pad}),"]
-    kinds = _param_kinds(name)
-    args = [
-        f"{k}={_tuples(_literal(v, k) if kinds.get(k) == 'other' else v)!r}"
-        for k, v in params.items()
-    ]
-    return [f"{pad}A.{name}({', '.join([*args, *p])}),"]
