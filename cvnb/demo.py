@@ -8,22 +8,44 @@ to HTML, and the end of the run prints one line per notebook from ``OUT/metrics.
 
 With ``--data``, only notebooks whose metadata declares ``"cvnb": {"data":
 "classification"}`` run on the folder; the others are skipped with a line that says so.
+
+Running one notebook (:func:`run_notebook`, papermill and nbconvert) lives in
+:mod:`cvnb._notebook_runner`; it needs the ``lab`` extra, which :func:`main` names before it
+touches the run folder when it is missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
+from cvnb._extras import MissingExtraError
+from cvnb._notebook_runner import (
+    kernel_cpu_seconds,
+    require_runner,
+    run_notebook,
+    run_or_reason,
+    without_env,
+)
 from cvnb.runs import DEPTHS, METRICS_FILE, read_metrics, record_metrics
+
+__all__ = [
+    "DATA_KIND",
+    "DEMO_PATH",
+    "NOTEBOOK_PATTERN",
+    "PARAMETERS",
+    "curriculum",
+    "data_kind",
+    "main",
+    "plan",
+    "run_notebook",
+    "summary",
+]
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 #: The demo's path through the lifecycle: the quick start (load, train, export, parity), then
@@ -77,39 +99,6 @@ def plan(
     return steps
 
 
-def run_notebook(notebook: Path, out: Path, parameters: dict) -> Path:
-    """Execute one notebook with papermill into ``out`` and render it to HTML beside it.
-
-    Only the parameters that the notebook's ``parameters`` cell defines are passed. The
-    kernel talks over local IPC sockets, not TCP (no transport-encryption warning).
-    """
-    import nbformat
-    import papermill
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    known = papermill.inspect_notebook(str(notebook))
-    executed = out / notebook.name
-    try:
-        with _quiet_papermill(), tempfile.TemporaryDirectory(prefix="cvnb-kernel-") as sockets:
-            # IPC sockets are files: keep them out of the notebooks folder (papermill's cwd).
-            ipc = {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}
-            papermill.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters={k: v for k, v in parameters.items() if k in known},
-                cwd=str(notebook.parent),
-                progress_bar=True,
-                kernel_name="python3",
-                config=Config({"KernelManager": ipc}),
-            )
-    finally:  # a failed run is saved with its error: render it too, that is where to look
-        if executed.is_file():
-            html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
-            executed.with_suffix(".html").write_text(html, encoding="utf-8")
-    return executed
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see ``python -m cvnb.demo --help``)."""
     parser = argparse.ArgumentParser(prog="python -m cvnb.demo", description=__doc__)
@@ -133,21 +122,25 @@ def main(argv: list[str] | None = None) -> int:
         steps = plan(notebooks, everything=args.all, data=data)
     except ValueError as err:
         parser.error(f"{err}; run with --all, or restore them")
+    try:
+        require_runner("cvnb.demo")
+    except MissingExtraError as err:
+        parser.exit(1, f"{parser.prog}: {err}\n")
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).unlink(missing_ok=True)  # this run's figures only
 
     params = {"DEPTH": depth, "DATA": data, "OUT": str(out)}
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    with _without_env(_ENV_OVERRIDES):  # the parameters say it; the kernel must not override
+    with without_env(_ENV_OVERRIDES):  # the parameters say it; the kernel must not override
         for nb, skip in steps:
             print(f"▶ {nb.stem}" + (f" — {skip}" if skip else ""), flush=True)
             if skip:
                 continue
-            start, cpu = time.perf_counter(), _kernel_cpu_seconds()
-            failed = _run_or_reason(nb, out, params)
+            start, cpu = time.perf_counter(), kernel_cpu_seconds()
+            failed = run_or_reason(nb, out, params)
             seconds[nb.stem] = round(time.perf_counter() - start, 1)
-            cpu_seconds = round(_kernel_cpu_seconds() - cpu, 1)  # on a busy machine, wall ≫ CPU
+            cpu_seconds = round(kernel_cpu_seconds() - cpu, 1)  # on a busy machine, wall ≫ CPU
             record_metrics(out, nb.stem, seconds=seconds[nb.stem], cpu_seconds=cpu_seconds)
             if failed:
                 record_metrics(out, nb.stem, failed=failed)
@@ -156,18 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     metrics = read_metrics(out)
     print(summary(metrics, steps, out))
     return 1 if any("failed" in metrics.get(nb.stem, {}) for nb, _ in steps) else 0
-
-
-def _run_or_reason(notebook: Path, out: Path, parameters: dict) -> str | None:
-    """Run one notebook; None when it ran, else the error in one line (the run goes on)."""
-    from papermill.exceptions import PapermillExecutionError
-
-    try:
-        run_notebook(notebook, out, parameters)
-    except PapermillExecutionError as err:
-        first = (err.evalue or "").strip().splitlines()[:1]
-        return f"{err.ename} in cell {err.exec_count}" + (f": {first[0][:120]}" if first else "")
-    return None
 
 
 def summary(metrics: dict, steps: list[tuple[Path, str | None]], out: Path) -> str:
@@ -201,37 +182,6 @@ def summary(metrics: dict, steps: list[tuple[Path, str | None]], out: Path) -> s
         f"  files            {out}/ (executed notebooks, their .html renderings, {METRICS_FILE})",
     ]
     return "\n".join(lines)
-
-
-def _kernel_cpu_seconds() -> float:
-    """CPU seconds used by finished child processes (the notebooks' kernels) so far."""
-    try:
-        import resource  # Unix only
-    except ImportError:
-        return 0.0
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-@contextmanager
-def _without_env(names: tuple[str, ...]):
-    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-@contextmanager
-def _quiet_papermill():
-    """papermill logs each kernel start at INFO; only its warnings and errors matter here."""
-    logger = logging.getLogger("papermill")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -154,3 +156,47 @@ def test_a_failing_notebook_is_reported_and_the_run_goes_on(tmp_path, capsys):
     assert (tmp_path / "run" / "00_bad.html").is_file()  # where to look
     assert re.search(r"00_bad +\d+ s  FAILED: AssertionError", printed)
     assert re.search(r"01_ok +\d+ s  p; ", printed)
+
+
+def _without(module: str, code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter where ``module`` cannot be imported, as on an
+    install without its extra (``sys.modules[name] = None``, as tests/test_import_boundary.py
+    does)."""
+    blocked = f"import sys\nsys.modules[{module!r}] = None\n"
+    return subprocess.run(
+        [sys.executable, "-c", blocked + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("module", ["papermill", "traitlets", "nbclient"])
+def test_running_a_notebook_without_the_lab_extra_names_it(tmp_path, module):
+    notebook = _notebook(tmp_path / "00_tiny.ipynb", _params())
+    done = _without(
+        module,
+        "from pathlib import Path\nfrom cvnb.demo import run_notebook\n"
+        f"run_notebook(Path({str(notebook)!r}), Path({str(tmp_path)!r}), {{}})",
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("cvnb._extras.MissingExtraError: "), done.stderr[-2000:]
+    assert "needs the 'lab' extra: pip install 'cvnb[lab]'" in last
+    assert module in last
+
+
+def test_the_demo_without_the_lab_extra_says_what_to_install(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "00_tiny.ipynb", _params())
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")  # an earlier run's figures: kept
+    args = ["--notebooks", str(nbs), "--out", str(out), "--all"]
+    done = _without("papermill", f"from cvnb.demo import main\nmain({args!r})")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "cvnb.demo needs the 'lab' extra: pip install 'cvnb[lab]'" in done.stderr
+    assert (out / "metrics.json").read_text() == "{}"
