@@ -111,6 +111,8 @@ def test_lazy_packages_resolve_every_public_name(package):
         ("import cvnb.widgets", ("ipywidgets",), "cvnb.widgets needs the 'lab' extra"),
         ("from cvnb.widgets import LRFinderWidget", ("fastai",), "needs the 'train' extra"),
         (
+            # a fresh cache: a cached export would run without torch (test_embed.py)
+            "import os, tempfile\nos.environ['CVNB_CACHE'] = tempfile.mkdtemp()\n"
             "from cvnb.quality import make_embedder\nmake_embedder()",
             ("torch",),
             "(make_embedder) needs the 'train' extra",

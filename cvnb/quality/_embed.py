@@ -7,6 +7,7 @@ scores and the label-issue probe all work on these vectors (:mod:`cvnb.quality._
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import numpy as np
 from PIL import Image
 
 from cvnb._extras import require_extra
+from cvnb._weights import OFFLINE_DEFAULT
 from cvnb.device import onnx_providers, pick_device
 
 from ._embed_consts import FEATURE_SETS
+from ._embed_index import embedder_folder, read_entry, write_entry
 from ._ort import ort_session
 
 __all__ = [
@@ -70,6 +73,7 @@ class Embedder:
         size: Input size in pixels (square).
         resize: ``"squish"`` or ``"crop"`` (see :data:`RESIZE_POLICIES`).
         features: ``"stages"``, ``"head"`` or ``"both"`` (see :data:`FEATURE_SETS`).
+        layers: The backbone layers those features pool (``"blocks3-6"``, ``"head"``, ...).
         backend: ``"onnxruntime"`` or ``"torch"`` (resolved, never ``"auto"``).
         dim: Length of each vector (704 for Lite0).
         key: Identifies model, size, weights (a digest) and preprocessing, so cached vectors
@@ -80,8 +84,8 @@ class Embedder:
         device: Where it runs: the first onnxruntime provider, or the torch device.
 
     Threads: torch uses ``torch.get_num_threads()``; onnxruntime uses ``threads`` as given to
-    :func:`make_embedder`, or ``torch.get_num_threads()`` at creation when None, so one
-    setting governs both.
+    :func:`make_embedder`, or ``torch.get_num_threads()`` at creation when None and torch is
+    imported, so one setting governs both (without torch: the CPU count, at most 4).
     """
 
     def __init__(
@@ -99,38 +103,119 @@ class Embedder:
         weights: str,
         device: str | None = None,
     ):
-        self.model = model
-        self.size = size
-        self.resize = resize
-        self.features = getattr(module, "features", "stages")
-        self.backend = backend
-        self.batch_size = batch_size
-        self._mean = np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
-        self._std = np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1)
-        self._module = module.eval()
         import torch  # an Embedder wraps a torch module: make_embedder checked the extra
 
         from ._embed_net import onnx_file
 
+        self._module = module.eval()
         with torch.inference_mode():
-            self.dim = int(module(torch.zeros(1, 3, size, size)).shape[1])
+            dim = int(module(torch.zeros(1, 3, size, size)).shape[1])
+        self._setup(
+            model=model,
+            size=size,
+            resize=resize,
+            features=getattr(module, "features", "stages"),
+            layers=module.layers,
+            mean=mean,
+            std=std,
+            weights=weights,
+            dim=dim,
+            backend=backend,
+            batch_size=batch_size,
+        )
+        if backend == "onnxruntime":
+            self.onnx_path = onnx_file(self._module, model, size, weights)
+            self._open_session(threads or torch.get_num_threads(), device)
+            write_entry(
+                model,
+                size,
+                self.features,
+                {
+                    "onnx": self.onnx_path.name,
+                    "layers": self.layers,
+                    "weights": weights,
+                    "mean": list(mean),
+                    "std": list(std),
+                    "dim": dim,
+                },
+            )
+        else:
+            self._device = pick_device(device)
+            self._module.to(self._device)
+            self.device = str(self._device)
+
+    @classmethod
+    def _from_export(
+        cls,
+        entry: dict[str, Any],
+        *,
+        model: str,
+        size: int,
+        resize: str,
+        features: str,
+        batch_size: int,
+        threads: int | None,
+        device: str | None,
+    ) -> Embedder:
+        """An onnxruntime embedder over a cached export (see ``_embed_index``): no torch."""
+        self = cls.__new__(cls)
+        self._module = None
+        self._setup(
+            model=model,
+            size=size,
+            resize=resize,
+            features=features,
+            layers=str(entry["layers"]),
+            mean=tuple(float(v) for v in entry["mean"]),
+            std=tuple(float(v) for v in entry["std"]),
+            weights=str(entry["weights"]),
+            dim=int(entry["dim"]),
+            backend="onnxruntime",
+            batch_size=batch_size,
+        )
+        self.onnx_path = embedder_folder() / str(entry["onnx"])
+        torch = sys.modules.get("torch")
+        self._open_session(threads or (torch.get_num_threads() if torch else None), device)
+        return self
+
+    def _setup(
+        self,
+        *,
+        model: str,
+        size: int,
+        resize: str,
+        features: str,
+        layers: str,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        weights: str,
+        dim: int,
+        backend: str,
+        batch_size: int,
+    ) -> None:
+        self.model = model
+        self.size = size
+        self.resize = resize
+        self.features = features
+        self.layers = layers
+        self.backend = backend
+        self.batch_size = batch_size
+        self.dim = dim
+        # (x / 255 - mean) / std as x * scale + offset, per channel
+        self._scale = (1.0 / (255.0 * np.asarray(std, dtype=np.float64))).astype(np.float32)
+        self._offset = (-np.asarray(mean, dtype=np.float64) / np.asarray(std)).astype(np.float32)
         norm = ",".join(f"{m:g}/{s:g}" for m, s in zip(mean, std, strict=True))
         self.key = (
-            f"{model}|size={size}|resize={resize}|norm={norm}|features={module.layers}"
+            f"{model}|size={size}|resize={resize}|norm={norm}|features={layers}"
             f"|weights={weights}|pre=v{_PREPROCESS_VERSION}"
         )
         self.onnx_path: Path | None = None
         self._session = None
         self._device = None
-        if backend == "onnxruntime":
-            self.onnx_path = onnx_file(self._module, model, size, weights)
-            threads = threads or torch.get_num_threads()
-            self._session = ort_session(self.onnx_path, threads, onnx_providers(device))
-            self.device = self._session.get_providers()[0]
-        else:
-            self._device = pick_device(device)
-            self._module.to(self._device)
-            self.device = str(self._device)
+
+    def _open_session(self, threads: int | None, device: str | None) -> None:
+        self._session = ort_session(self.onnx_path, threads, onnx_providers(device))
+        self.device = self._session.get_providers()[0]
 
     def __repr__(self) -> str:
         return f"Embedder({self.key!r}, backend={self.backend!r}, dim={self.dim})"
@@ -138,8 +223,14 @@ class Embedder:
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
         """PIL images → normalised float32 ``(n, 3, size, size)``."""
         batch = np.stack([_resize(im, self.size, self.resize) for im in images])
-        x = batch.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-        return (x - self._mean) / self._std
+        # One pass per channel, straight from uint8 into the NCHW float32 array: 10x faster
+        # than converting, transposing and normalising in whole-array steps (0.8 s of a
+        # 574-photo scan at 224 px).
+        x = np.empty((len(batch), 3, self.size, self.size), dtype=np.float32)
+        for c in range(3):
+            np.multiply(batch[..., c], self._scale[c], out=x[:, c], casting="unsafe")
+            x[:, c] += self._offset[c]
+        return x
 
     def __call__(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed images.
@@ -167,7 +258,7 @@ class Embedder:
 
 
 def make_embedder(
-    model: str = "tf_efficientnet_lite0",
+    model: str = OFFLINE_DEFAULT,
     *,
     size: int = DEFAULT_EMBED_SIZE,
     backend: str = "auto",
@@ -183,7 +274,9 @@ def make_embedder(
     installed package, so this works offline. For the onnxruntime backend the feature
     extractor is exported to ONNX once per model, size and weights and cached under
     ``cvnb.datasets.cache_dir() / "quality" / "embedders"`` (written atomically, checked
-    against torch when written).
+    against torch when written). For a backbone whose weights ship as an installed file
+    (the default), the export is indexed by that file and the library versions, and later
+    calls open it with onnxruntime alone, without importing torch or timm.
 
     Args:
         model: A timm model name; any name other than the offline default needs network
@@ -225,6 +318,21 @@ def make_embedder(
         raise ValueError(f"size must be at least 32 pixels, got {size}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if features not in FEATURE_SETS:
+        raise ValueError(f"features must be one of {FEATURE_SETS}, got {features!r}")
+    resolved = _AUTO_BACKEND if backend == "auto" else backend
+    entry = read_entry(model, int(size), features) if resolved == "onnxruntime" else None
+    if entry is not None:
+        return Embedder._from_export(
+            entry,
+            model=model,
+            size=int(size),
+            resize=resize,
+            features=features,
+            batch_size=batch_size,
+            threads=threads,
+            device=device,
+        )
     require_extra("train", "the scan's embeddings (make_embedder)", "torch", "timm")
     from cvnb.models import create_backbone
 
@@ -241,7 +349,7 @@ def make_embedder(
         resize=resize,
         mean=mean,
         std=std,
-        backend=_AUTO_BACKEND if backend == "auto" else backend,
+        backend=resolved,
         batch_size=batch_size,
         threads=threads,
         weights=weights_digest(net),

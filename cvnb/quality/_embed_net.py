@@ -19,9 +19,8 @@ from timm.models.efficientnet import EfficientNet
 from torch import nn
 from torch.nn import functional as F
 
-from cvnb.datasets import cache_dir
-
 from ._embed_consts import FEATURE_SETS
+from ._embed_index import embedder_folder
 from ._ort import ort_session
 
 __all__ = ["PooledFeatures", "check_parity", "onnx_file", "weights_digest"]
@@ -105,7 +104,7 @@ def weights_digest(net: nn.Module) -> str:
 
 def onnx_file(module: PooledFeatures, model: str, size: int, weights: str) -> Path:
     """The cached ONNX export of ``module`` at ``size``; exported (atomically) when missing."""
-    folder = cache_dir() / "quality" / "embedders"
+    folder = embedder_folder()
     path = folder / f"{model}-{size}px-{module.layers}-{weights}.onnx"
     if path.is_file():
         return path

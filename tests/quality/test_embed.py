@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,7 +115,10 @@ def test_key_changes_with_size_and_preprocessing(ort_embedder: Embedder) -> None
 def test_onnx_export_is_cached_once(cache: Path, ort_embedder: Embedder) -> None:
     path = ort_embedder.onnx_path
     assert path is not None and path.is_file() and cache in path.parents
-    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary leftovers
+    names = sorted(p.name for p in path.parent.iterdir())
+    # the export and its index entry, no temporary leftovers
+    assert len(names) == 2 and path.name in names, names
+    assert any(n.endswith(".index.json") for n in names)
     before = path.stat().st_mtime_ns
     again = make_embedder(size=SIZE, backend="onnxruntime")
     assert again.onnx_path == path and path.stat().st_mtime_ns == before
@@ -145,3 +152,42 @@ def test_other_timm_models_use_their_last_two_feature_levels() -> None:
     assert features.layers == "intermediates-last2"
     assert out.shape == (2, 256 + 512)
     torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
+
+
+def test_a_cached_export_runs_without_torch(cache: Path, ort_embedder: Embedder, photos, tmp_path):
+    """Once exported, the default embedder opens with onnxruntime alone: same key, same vectors."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, image in enumerate(photos[:4]):
+        image.save(folder / f"{i}.png")
+    code = (
+        "import json, sys\n"
+        + "".join(f"sys.modules[{m!r}] = None\n" for m in ("torch", "timm", "fastai"))
+        + "from PIL import Image\n"
+        "from cvnb.quality import make_embedder\n"
+        f"e = make_embedder(size={SIZE})\n"
+        f"ims = [Image.open({str(folder)!r} + f'/{{i}}.png') for i in range(4)]\n"
+        "print(json.dumps({'key': e.key, 'vectors': e(ims).tolist()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "CVNB_CACHE": str(cache)},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["key"] == ort_embedder.key
+    reloaded = [Image.open(folder / f"{i}.png") for i in range(4)]
+    assert np.abs(np.asarray(got["vectors"]) - ort_embedder(reloaded)).max() < 1e-5
+
+
+def test_an_index_entry_whose_export_is_gone_is_rebuilt(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CVNB_CACHE", str(tmp_path))
+    first = make_embedder(size=SIZE)
+    first.onnx_path.unlink()
+    again = make_embedder(size=SIZE)  # the torch path exports again and rewrites the entry
+    assert again.onnx_path == first.onnx_path and again.onnx_path.is_file()
+    assert again.key == first.key
