@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 import cvnb
-from cvnb._extras import MissingExtraError, require_extra
+from cvnb._extras import MissingExtraError
 from cvnb._resources import copy_notebooks, notebooks_dir
 
 __all__ = ["demo_arguments", "main"]
@@ -38,7 +38,9 @@ def demo_arguments(rest: Sequence[str]) -> list[str]:
 
 
 def _demo(args: argparse.Namespace, rest: list[str]) -> int:
-    require_extra("lab", "the demo", "papermill", "nbconvert", "nbformat")
+    from cvnb._notebook_runner import require_runner
+
+    require_runner("the demo")
     from cvnb.demo import main as demo_main
 
     return demo_main(demo_arguments(rest))
