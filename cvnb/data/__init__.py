@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ._load import load_images, readable
 from ._read import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageReadError, check_image, read_image
+from ._splits import make_splits
 from ._subset import subset
 from ._summary import Summary, summarize
 from ._thumbnail import encode_thumbnail
@@ -29,6 +30,7 @@ __all__ = [
     "check_image",
     "encode_thumbnail",
     "load_images",
+    "make_splits",
     "read_image",
     "readable",
     "subset",
