@@ -9,6 +9,8 @@
 - :class:`LRFinderWidget`: the learning-rate range test, its suggestions and a rate picker.
 - :class:`LayerFreezeWidget`: layer groups with train toggles, discriminative rates and an
   unfreeze schedule, applied to a fastai ``Learner``.
+- :class:`ExplainViewer`: Grad-CAM, SHAP and LIME maps of one image side by side, with their
+  faithfulness against a random map, picked from the mistakes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __getattr__, __dir__ = lazy_attributes(
     {
         "AugmentationExplorer": "_explorer",
         "explore_augmentations": "_explorer",
+        "ExplainViewer": "_explain",
         "LayerFreezeWidget": "_freeze",
         "ImageGrid": "_image_grid",
         "show_images": "_image_grid",
@@ -33,10 +36,11 @@ __getattr__, __dir__ = lazy_attributes(
         "inspect_dataset": "_inspector",
         "LRFinderWidget": "_lr_finder",
     },
-    extras={"_freeze": "train", "_lr_finder": "train"},
+    extras={"_explain": "train", "_freeze": "train", "_lr_finder": "train"},
 )
 
 if TYPE_CHECKING:
+    from cvnb.widgets._explain import ExplainViewer
     from cvnb.widgets._explorer import AugmentationExplorer, explore_augmentations
     from cvnb.widgets._freeze import LayerFreezeWidget
     from cvnb.widgets._image_grid import ImageGrid, show_images
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AugmentationExplorer",
     "DatasetInspectorWidget",
+    "ExplainViewer",
     "ImageGrid",
     "LRFinderWidget",
     "LayerFreezeWidget",
