@@ -1,0 +1,119 @@
+"""evaluation_report(): figures that agree with scikit-learn and fastai, on valid and test."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
+
+from cvnb.data import make_splits
+from cvnb.evaluate import EvaluationReport, evaluation_report, predictions
+
+
+@pytest.fixture(scope="module")
+def report(trained_digits) -> EvaluationReport:
+    return evaluation_report(trained_digits, bootstrap=500, seed=0)
+
+
+def test_figures_agree_with_sklearn_on_the_same_predictions(report, trained_digits):
+    table = report.predictions
+    y, p = table.label.to_numpy(), table.prediction.to_numpy()
+    classes = list(trained_digits.dls.vocab)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, p, labels=classes, zero_division=0
+    )
+    np.testing.assert_allclose(report.per_class.precision, precision)
+    np.testing.assert_allclose(report.per_class.recall, recall)
+    np.testing.assert_allclose(report.per_class.f1, f1)
+    assert report.per_class.support.tolist() == support.tolist()
+    assert report.per_class["class"].tolist() == classes
+    assert report.balanced_accuracy == pytest.approx(balanced_accuracy_score(y, p))
+    cm = confusion_matrix(y, p, labels=classes)
+    assert (report.confusion.to_numpy() == cm).all()
+    assert report.confusion.to_numpy().sum() == len(table) == 200
+    assert report.confusion.index.name == "true"
+
+
+def test_figures_agree_with_fastai_validate_and_predictions(report, trained_digits):
+    _, accuracy, balanced = trained_digits.validate()
+    assert report.accuracy == pytest.approx(float(accuracy), abs=1e-6)
+    assert report.balanced_accuracy == pytest.approx(float(balanced), abs=1e-6)
+    plain = predictions(trained_digits)
+    assert report.predictions.prediction.tolist() == plain.prediction.tolist()
+    np.testing.assert_allclose(report.predictions.prob, plain.prob, rtol=1e-5)
+    np.testing.assert_allclose(report.probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_bootstrap_interval_contains_the_accuracy_and_is_seeded(report, trained_digits):
+    lo, hi = report.accuracy_ci
+    assert 0 <= lo < report.accuracy < hi <= 1
+    # ~ ±2 standard errors of a proportion over 200 images
+    se = np.sqrt(report.accuracy * (1 - report.accuracy) / 200)
+    assert hi - lo == pytest.approx(4 * se, rel=0.25)
+    again = evaluation_report(trained_digits, bootstrap=500, seed=0)
+    assert again.accuracy_ci == report.accuracy_ci
+    other = evaluation_report(trained_digits, bootstrap=500, seed=1)
+    assert other.accuracy_ci != report.accuracy_ci
+    assert np.isnan(evaluation_report(trained_digits, bootstrap=0).accuracy_ci[0])
+
+
+def test_top_losses_worst_first_with_the_columns_show_images_reads(report):
+    top = report.top_losses
+    assert top.loss.is_monotonic_decreasing
+    assert {"path", "label", "prediction", "prob", "loss"} <= set(top.columns)
+    np.testing.assert_allclose(top.loss, -np.log(top.prob_true))
+    assert not report.mistakes.correct.any()
+    assert len(report.mistakes) == round((1 - report.accuracy) * 200)
+
+
+def test_slices_cover_every_row(report):
+    slices = report.slices
+    assert {"image_size", "aspect", "brightness"} <= set(slices.column)
+    for _, group in slices.groupby("column"):
+        assert group.n.sum() == 200
+        assert group.errors.sum() == (~report.predictions.correct).sum()
+    brightness = slices[slices.column == "brightness"]
+    assert len(brightness) == 4  # quartiles of a continuous measure
+    np.testing.assert_allclose(slices.error_rate, slices.errors / slices.n)
+
+
+def test_test_split_and_extra_columns(trained_digits, digits_subset):
+    # A test split carved out of the valid rows (train rows stay as the learner saw them).
+    valid = make_splits(digits_subset[digits_subset.split == "valid"], valid_pct=0.5, seed=0)
+    valid["split"] = valid.split.map({"train": "test", "valid": "valid"})
+    table = pd.concat([digits_subset[digits_subset.split == "train"], valid], ignore_index=True)
+    table["source"] = np.where(table.index % 2 == 0, "camera", "scanner")
+    report = evaluation_report(trained_digits, "test", df=table, bootstrap=100)
+    assert report.split == "test"
+    assert sorted(report.predictions.path) == sorted(table.path[table.split == "test"])
+    source = report.slices[report.slices.column == "source"]
+    assert set(source.bin) == {"camera", "scanner"} and source.n.sum() == len(report.predictions)
+    assert "test split" in repr(report)
+
+
+def test_test_split_needs_the_table(trained_digits, digits_subset):
+    with pytest.raises(ValueError, match=r"df=table"):
+        evaluation_report(trained_digits, "test")
+    with pytest.raises(ValueError, match="make_splits"):
+        evaluation_report(trained_digits, "test", df=digits_subset)
+
+
+def test_plot_and_notebook_repr(report):
+    counts = report.plot()
+    rates = report.plot(normalize=True)
+    assert counts is not rates and len(counts.axes) == 2  # the matrix and its colour bar
+    assert "row-normalised" in rates.axes[0].get_title()
+    plt.close("all")
+    html = report._repr_html_()
+    assert "accuracy" in html and "<table" in html
+    assert "95% CI" in repr(report)
