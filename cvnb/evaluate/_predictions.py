@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cvnb.device import pick_device
+from ._logits import calibrated_probs
 
 _SPLITS = {"train": 0, "valid": 1}
 
@@ -23,8 +23,10 @@ def predictions(learn, split: str = "valid") -> pd.DataFrame:
 
     Returns:
         The split's rows (``path``, ``label``, ``split`` …) plus ``prediction`` (class name),
-        ``prob`` (its probability) and ``correct`` (bool). ``cvnb.widgets.show_images`` shows
-        the ``prediction`` column beside the labels.
+        ``prob`` (its probability, with the temperature that
+        :func:`cvnb.evaluate.fit_temperature` stored in ``learn.cvnb_config`` applied) and
+        ``correct`` (bool). ``cvnb.widgets.show_images`` shows the ``prediction`` column
+        beside the labels.
 
     Example:
         >>> table = predictions(learn)  # doctest: +SKIP
@@ -33,8 +35,7 @@ def predictions(learn, split: str = "valid") -> pd.DataFrame:
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}")
     items = learn.dls[_SPLITS[split]].items
-    dl = learn.dls.test_dl(items, with_labels=True, device=pick_device(learn=learn))
-    probs, _ = learn.get_preds(dl=dl)
+    probs = calibrated_probs(learn, items)  # softmax(logits / learn.cvnb_config.temperature)
     top = probs.max(dim=1)
     vocab = list(learn.dls.vocab)
     table = items.drop(columns="is_valid", errors="ignore")

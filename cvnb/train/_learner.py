@@ -53,6 +53,9 @@ class LearnerConfig:
             (:meth:`cvnb.augment.Pipeline.to_dict`); its ``valid`` part is the exact
             preprocessing an exported model expects (:class:`cvnb.export.OnnxClassifier`
             applies it).
+        temperature: Softmax temperature: probabilities are ``softmax(logits / T)``
+            (1.0: none; set by :func:`cvnb.evaluate.fit_temperature`, folded into ONNX
+            exports).
     """
 
     arch: str
@@ -65,6 +68,7 @@ class LearnerConfig:
     policy: str = "squish"
     fill: int | tuple[int, int, int] = 0
     pipeline: dict | None = None
+    temperature: float = 1.0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
