@@ -18,16 +18,31 @@ from ._runtime import CONFIG_KEY
 
 
 class _Normalized(nn.Module):
-    """The model with its input normalization inside, so the ONNX file takes [0, 1] RGB."""
+    """The model with its input normalization inside, so the ONNX file takes [0, 1] RGB.
 
-    def __init__(self, model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
+    With a temperature other than 1 the logits are divided by it (one ``Div`` node at the
+    end of the graph), so the file's softmax gives the calibrated probabilities. At
+    ``T = 1`` no node is added: the graph is the one cvnb exported before temperatures.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        temperature: float = 1.0,
+    ):
         super().__init__()
         self.model = model
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.scaled = temperature != 1.0
+        if self.scaled:
+            self.register_buffer("temperature", torch.tensor(temperature, dtype=torch.float32))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model((image - self.mean) / self.std)
+        logits = self.model((image - self.mean) / self.std)
+        return logits / self.temperature if self.scaled else logits
 
 
 @dataclass
@@ -69,6 +84,12 @@ def export_onnx(
     ``"cvnb_config"``, so the file alone says how to feed it (:func:`load_onnx` reads it and
     applies that preprocessing).
 
+    A temperature fitted by :func:`cvnb.evaluate.fit_temperature`
+    (``learn.cvnb_config.temperature``, recorded in the metadata too) is folded into the
+    graph: ``logits`` are then the model's logits divided by ``T``, so their softmax (and
+    :meth:`cvnb.export.OnnxClassifier.predict`) gives calibrated probabilities. At ``T = 1``
+    the graph has no extra node.
+
     The file is validated with ``onnx.checker`` and written atomically: an existing file at
     ``path`` is replaced only once the new one is complete and valid.
 
@@ -93,7 +114,9 @@ def export_onnx(
         )
     cfg = config.to_dict()
     # A CPU copy: the learner's own model keeps its device and train/eval mode.
-    wrapped = _Normalized(copy.deepcopy(learn.model), config.mean, config.std).cpu().eval()
+    temperature = _checked_temperature(getattr(config, "temperature", 1.0))
+    wrapped = _Normalized(copy.deepcopy(learn.model), config.mean, config.std, temperature)
+    wrapped = wrapped.cpu().eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".onnx", dir=path.parent)
@@ -112,6 +135,16 @@ def export_onnx(
     return OnnxExport(
         path=path, config=cfg, opset=opset, size_bytes=path.stat().st_size, parity=report
     )
+
+
+def _checked_temperature(value) -> float:
+    temperature = float(value)
+    if not (temperature > 0 and temperature < float("inf")):
+        raise ValueError(
+            f"learn.cvnb_config.temperature must be a positive finite number, got {value!r}; "
+            "fit one with cvnb.evaluate.fit_temperature(learn) or set it back to 1.0"
+        )
+    return temperature
 
 
 def _torch_export(model: nn.Module, path: Path, size: int, *, opset: int, dynamo: bool) -> None:

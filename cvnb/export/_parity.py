@@ -51,7 +51,9 @@ def parity_report(
 
     Each batch of ``dl`` (default: ``learn.dls.valid``) is brought back to the [0, 1] RGB
     input the ONNX graph takes, then fed to the torch model (with its normalization) and to
-    onnxruntime; logits are compared.
+    onnxruntime; logits are compared. The torch logits are divided by the learner's
+    temperature (``learn.cvnb_config.temperature``, 1.0 by default), as the export does, so
+    a file exported before the temperature changed fails the check.
 
     Args:
         learn: The ``Learner`` that was exported (from :func:`cvnb.train.make_learner`).
@@ -78,6 +80,7 @@ def parity_report(
     config = learn.cvnb_config
     mean = torch.tensor(config.mean).view(1, -1, 1, 1)
     std = torch.tensor(config.std).view(1, -1, 1, 1)
+    temperature = float(getattr(config, "temperature", 1.0))
     model = copy.deepcopy(learn.model).to(device).eval()  # the learner's model stays as it was
     diffs, agree, n = [], 0, 0
     with torch.no_grad():
@@ -85,7 +88,8 @@ def parity_report(
             x01 = (xb.as_subclass(torch.Tensor).cpu() * std + mean).float()
             if max_images is not None:
                 x01 = x01[: max_images - n]
-            reference = model(((x01 - mean) / std).to(device)).float().cpu().numpy()
+            logits = model(((x01 - mean) / std).to(device)).float().cpu()
+            reference = (logits / temperature).numpy()
             exported = session.run(["logits"], {"image": x01.numpy()})[0]
             diffs.append(np.abs(reference - exported).ravel())
             agree += int((reference.argmax(1) == exported.argmax(1)).sum())
