@@ -18,6 +18,7 @@ from sklearn.metrics import (
 
 from cvnb.data import make_splits
 from cvnb.evaluate import EvaluationReport, evaluation_report, predictions
+from cvnb.evaluate._report import _bootstrap_ci
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,12 @@ def test_bootstrap_interval_contains_the_accuracy_and_is_seeded(report, trained_
     assert hi - lo == pytest.approx(4 * se, rel=0.25)
     again = evaluation_report(trained_digits, bootstrap=500, seed=0)
     assert again.accuracy_ci == report.accuracy_ci
-    other = evaluation_report(trained_digits, bootstrap=500, seed=1)
-    assert other.accuracy_ci != report.accuracy_ci
-    assert np.isnan(evaluation_report(trained_digits, bootstrap=0).accuracy_ci[0])
+    correct = report.predictions.correct.to_numpy()
+    assert _bootstrap_ci(correct, 500, 0) == report.accuracy_ci
+    assert _bootstrap_ci(correct, 500, 1) != report.accuracy_ci
+    assert np.isnan(_bootstrap_ci(correct, 0, 0)[0])
+    with pytest.raises(ValueError, match="bootstrap must be 0 or more"):
+        evaluation_report(trained_digits, bootstrap=-1)
 
 
 def test_top_losses_worst_first_with_the_columns_show_images_reads(report):
@@ -93,12 +97,27 @@ def test_test_split_and_extra_columns(trained_digits, digits_subset):
     valid["split"] = valid.split.map({"train": "test", "valid": "valid"})
     table = pd.concat([digits_subset[digits_subset.split == "train"], valid], ignore_index=True)
     table["source"] = np.where(table.index % 2 == 0, "camera", "scanner")
+    table["file_id"] = table.path.str.rsplit("/", n=1).str[-1]  # an identifier: not a slice
+    table.loc[len(table) - 1, "error"] = "truncated file"  # unreadable rows are left out
     report = evaluation_report(trained_digits, "test", df=table, bootstrap=100)
     assert report.split == "test"
-    assert sorted(report.predictions.path) == sorted(table.path[table.split == "test"])
+    tested = table[(table.split == "test") & table.error.isna()]
+    assert sorted(report.predictions.path) == sorted(tested.path)
     source = report.slices[report.slices.column == "source"]
     assert set(source.bin) == {"camera", "scanner"} and source.n.sum() == len(report.predictions)
+    assert "file_id" not in set(report.slices.column)
     assert "test split" in repr(report)
+
+
+def test_a_test_label_the_model_has_no_class_for(trained_digits, digits_subset):
+    table = digits_subset.copy()
+    odd = table.index[table.split == "valid"][:5]
+    table.loc[odd, ["split", "label"]] = ["test", "ten"]
+    report = evaluation_report(trained_digits, "test", df=table, bootstrap=0)
+    assert report.accuracy == 0 and np.isinf(report.predictions.loss).all()
+    assert report.per_class.set_index("class").loc["ten", "support"] == 5
+    assert report.confusion.loc["ten"].sum() == 5
+    assert "no class for" in repr(report)
 
 
 def test_test_split_needs_the_table(trained_digits, digits_subset):
