@@ -26,7 +26,7 @@ class CalibrationReport:
             ``confidence`` (mean top-1 probability), ``accuracy``, ``count`` (NaN
             confidence/accuracy where a bin is empty); the counts sum to :attr:`n`.
         temperature: The temperature the probabilities were computed with.
-        split: Which rows were measured (``"valid"``, ``"train"`` or ``"given"``).
+        split: Which split was measured (``"valid"``, ``"train"``, ``"test"`` …).
         n: Images measured.
         accuracy: Top-1 accuracy over them.
         nll: Mean negative log-likelihood of the true class.
@@ -123,19 +123,23 @@ def calibration_table(
     return ece, mce, table
 
 
-def calibration(learn, split: str | pd.DataFrame = "valid", *, bins: int = 15) -> CalibrationReport:
+def calibration(
+    learn, split: str = "valid", *, df: pd.DataFrame | None = None, bins: int = 15
+) -> CalibrationReport:
     """Measure how well a learner's probabilities match its accuracy (ECE, reliability).
 
     The images go through the deterministic validation pipeline (as
     :func:`cvnb.evaluate.predictions` and an export see them); the probabilities are
     ``softmax(logits / T)`` with the temperature stored in ``learn.cvnb_config`` (1.0 until
     :func:`fit_temperature` sets one). Figures measured on the split the temperature was
-    fitted on flatter it: where the table has a ``test`` split, pass its rows.
+    fitted on flatter it: where the table has a ``test`` split, measure that
+    (``calibration(learn, "test", df=table)``).
 
     Args:
         learn: A ``Learner`` from :func:`cvnb.train.make_learner`.
-        split: ``"valid"``, ``"train"``, or a table of rows with ``path`` and ``label``
-            (e.g. ``df[df.split == "test"]``).
+        split: ``"valid"``, ``"train"``, or with ``df`` any split of that table (``"test"``).
+        df: The dataset table (``path``, ``label``, ``split``) to take the split's rows from;
+            default ``learn.cvnb_table`` if set, else the learner's own train/valid images.
         bins: Number of equal-width confidence bins (15 is the usual choice).
 
     Returns:
@@ -149,15 +153,11 @@ def calibration(learn, split: str | pd.DataFrame = "valid", *, bins: int = 15) -
         >>> report = calibration(learn)  # doctest: +SKIP
         >>> report.ece, report.plot()  # doctest: +SKIP
     """
-    items = split_items(learn, split)
+    items = split_items(learn, split, df)
     logits, targets = split_logits(learn, items)
     temperature = temperature_of(learn)
     return report_from_logits(
-        logits.numpy(),
-        targets.numpy(),
-        temperature=temperature,
-        bins=bins,
-        split=split if isinstance(split, str) else "given",
+        logits.numpy(), targets.numpy(), temperature=temperature, bins=bins, split=split
     )
 
 

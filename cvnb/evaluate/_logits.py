@@ -16,38 +16,50 @@ def temperature_of(learn) -> float:
     return float(getattr(getattr(learn, "cvnb_config", None), "temperature", 1.0))
 
 
-def split_items(learn, split: str | pd.DataFrame) -> pd.DataFrame:
-    """The rows of one split: ``"train"``, ``"valid"`` or a table with ``path`` and ``label``.
+def split_items(learn, split: str = "valid", df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The labelled rows of one split, from ``df`` (or ``learn.cvnb_table``) or the learner.
+
+    Without a table only the learner's own ``"train"`` and ``"valid"`` images exist; a table
+    (from :func:`cvnb.data.load_images`, e.g. split by :func:`cvnb.data.make_splits`) brings
+    any split of it, ``"test"`` included. Unreadable rows (an ``error``) are left out.
 
     Raises:
-        ValueError: An unknown split name, a table without ``path``/``label`` or with labels
+        ValueError: An unknown split, a table without ``path``/``label``/``split``, labels
             that are not the learner's classes, or a split with no rows.
     """
-    if isinstance(split, pd.DataFrame):
-        missing = {"path", "label"} - set(split.columns)
+    table = df if df is not None else getattr(learn, "cvnb_table", None)
+    if table is None:
+        if split not in _SPLITS:
+            raise ValueError(
+                f"split must be one of {sorted(_SPLITS)} for the learner's own images, got "
+                f"{split!r}; to measure another split of the table (e.g. 'test'), pass the "
+                "table too: df=table"
+            )
+        items = learn.dls[_SPLITS[split]].items
+    else:
+        missing = {"path", "label", "split"} - set(table.columns)
         if missing:
             raise ValueError(
-                f"the table lacks column(s) {sorted(missing)}; pass rows of the table from "
-                "cvnb.data.load_images (e.g. df[df.split == 'test'])"
+                f"the table lacks column(s) {sorted(missing)}; build it with "
+                "cvnb.data.load_images(folder_or_csv) (and cvnb.data.make_splits for a test split)"
             )
+        ok = table["error"].isna() if "error" in table.columns else True
+        items = table[ok & (table["split"] == split)]
+        items = items.assign(label=items["label"].astype(str)).reset_index(drop=True)
         classes = [str(c) for c in learn.dls.vocab]
-        unknown = sorted(set(split["label"].astype(str)) - set(classes))
+        unknown = sorted(set(items["label"]) - set(classes))
         if unknown:
             raise ValueError(
-                f"label(s) {unknown[:5]} are not classes of this learner; its classes are {classes}"
+                f"label(s) {unknown[:5]} of the {split} split are not classes of this learner; "
+                f"its classes are {classes}"
             )
-        items, name = split.assign(label=split["label"].astype(str)), "given"
-    elif split in _SPLITS:
-        items, name = learn.dls[_SPLITS[split]].items, split
-    else:
-        raise ValueError(
-            f"split must be one of {sorted(_SPLITS)} or a table of rows with 'path' and "
-            f"'label' (e.g. df[df.split == 'test']), got {split!r}"
-        )
     if len(items) == 0:
+        where = ""
+        if table is not None:
+            where = f" (the table's splits: {sorted(map(str, table['split'].dropna().unique()))})"
         raise ValueError(
-            f"the {name} split has no rows: give the table a {name} split "
-            "(cvnb.data.make_splits(df, valid_pct=0.2)) and rebuild the learner, or pass "
+            f"the {split} split has no rows{where}: carve one with cvnb.data.make_splits(df, "
+            "valid_pct=0.2, test_pct=0.15) (and rebuild the learner for valid), or measure "
             "another split"
         )
     return items

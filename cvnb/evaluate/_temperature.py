@@ -51,8 +51,9 @@ class TemperatureResult:
 
 def fit_temperature(
     learn,
-    split: str | pd.DataFrame = "valid",
+    split: str = "valid",
     *,
+    df: pd.DataFrame | None = None,
     bins: int = 15,
     seed: int = 0,
     store: bool = True,
@@ -70,8 +71,10 @@ def fit_temperature(
 
     Args:
         learn: A ``Learner`` from :func:`cvnb.train.make_learner`.
-        split: ``"valid"`` (the usual choice), ``"train"`` or a table of rows with ``path``
-            and ``label``. Never the split you report final figures on.
+        split: ``"valid"`` (the usual choice), ``"train"``, or with ``df`` any split of
+            that table. Never the split you report final figures on (``"test"``).
+        df: The dataset table (``path``, ``label``, ``split``) to take the split's rows from;
+            default ``learn.cvnb_table`` if set, else the learner's own train/valid images.
         bins: Confidence bins of the ECE figures.
         seed: Seed of the halving.
         store: Write the temperature into ``learn.cvnb_config`` (False: only report it).
@@ -93,8 +96,8 @@ def fit_temperature(
             "fit_temperature needs a Learner from cvnb.train.make_learner (the temperature "
             "is stored in learn.cvnb_config)"
         )
-    items = split_items(learn, split)
-    name = split if isinstance(split, str) else "given"
+    items = split_items(learn, split, df)
+    name = split
     if len(items) < 4:
         raise ValueError(
             f"fit_temperature needs at least 4 labelled images on the {name} split to fit "

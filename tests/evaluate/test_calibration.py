@@ -132,15 +132,25 @@ def test_default_recipe_is_already_at_its_nll_optimal_scale(own_config):
 
 
 def test_bad_input_says_what_to_do(trained_digits, digits_subset):
-    with pytest.raises(ValueError, match=r"split must be one of \['train', 'valid'\] or a table"):
+    with pytest.raises(ValueError, match=r"split must be one of \['train', 'valid'\].*df=table"):
         calibration(trained_digits, "test")
-    with pytest.raises(ValueError, match=r"has no rows.*make_splits"):
-        calibration(trained_digits, digits_subset.iloc[:0])
+    with pytest.raises(ValueError, match=r"test split has no rows.*'train', 'valid'.*make_splits"):
+        calibration(trained_digits, "test", df=digits_subset)
     with pytest.raises(ValueError, match="lacks column"):
-        fit_temperature(trained_digits, digits_subset[["path"]], store=False)
-    odd = digits_subset.head(3).assign(label="cat")
-    with pytest.raises(ValueError, match=r"\['cat'\] are not classes.*'0', '1'"):
-        calibration(trained_digits, odd)
+        fit_temperature(trained_digits, df=digits_subset[["path", "label"]], store=False)
+    odd = digits_subset.head(3).assign(label="cat", split="test")
+    with pytest.raises(ValueError, match=r"\['cat'\] of the test split are not classes.*'0', '1'"):
+        calibration(trained_digits, "test", df=odd)
+    few = digits_subset.head(3).assign(split="test")
     with pytest.raises(ValueError, match=r"at least 4 labelled images.*has 3"):
-        fit_temperature(trained_digits, digits_subset.head(3), store=False)
+        fit_temperature(trained_digits, "test", df=few, store=False)
     assert trained_digits.cvnb_config.temperature == 1.0
+
+
+def test_a_test_split_of_the_table_is_measured(trained_digits, digits_table):
+    """The table's other images stand in for a test split nothing was chosen on."""
+    held = digits_table.groupby(["split", "label"]).cumcount() >= 20
+    table = digits_table.assign(split=digits_table["split"].where(~held, "test"))
+    report = calibration(trained_digits, "test", df=table.iloc[::8])
+    assert report.split == "test" and report.n == int(held.iloc[::8].sum())
+    assert report.table["count"].sum() == report.n
