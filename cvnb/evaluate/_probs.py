@@ -56,10 +56,15 @@ def class_probs(learn, rows: pd.DataFrame | list, *, tta: bool = False) -> np.nd
 
     Images go through the learner's validation pipeline (resize policy, normalisation, no
     random augmentation) on the learner's device, in eval mode and without gradients; the
-    model's train/eval mode is restored afterwards. With ``tta`` each image's probabilities
-    are averaged with those of its mirror image (flipped left-right after preprocessing).
+    model's train/eval mode is restored afterwards. The logits are divided by the
+    temperature :func:`cvnb.evaluate.fit_temperature` stored in ``learn.cvnb_config`` (1
+    when none), as :func:`cvnb.evaluate.predictions` and an ONNX export do. With ``tta``
+    each image's probabilities are averaged with those of its mirror image (flipped
+    left-right after preprocessing).
     """
     import torch
+
+    from ._logits import temperature_of
 
     if isinstance(rows, pd.DataFrame):
         items = rows[["path"]].reset_index(drop=True)
@@ -68,6 +73,7 @@ def class_probs(learn, rows: pd.DataFrame | list, *, tta: bool = False) -> np.nd
     n_classes = len(learn.dls.vocab)
     if items.empty:
         return np.zeros((0, n_classes), dtype=np.float32)
+    temperature = temperature_of(learn)
     device = pick_device(learn=learn)
     dl = learn.dls.test_dl(items, with_labels=False, device=device)
     model = learn.model
@@ -78,9 +84,10 @@ def class_probs(learn, rows: pd.DataFrame | list, *, tta: bool = False) -> np.nd
         with torch.inference_mode():
             for batch in dl:
                 x = batch[0]
-                p = torch.softmax(model(x).float(), dim=1)
+                p = torch.softmax(model(x).float() / temperature, dim=1)
                 if tta:
-                    p = (p + torch.softmax(model(x.flip(-1)).float(), dim=1)) / 2
+                    flipped = model(x.flip(-1)).float() / temperature
+                    p = (p + torch.softmax(flipped, dim=1)) / 2
                 out.append(p.cpu())
     finally:
         model.train(was_training)

@@ -55,6 +55,19 @@ def test_figures_agree_with_fastai_validate_and_predictions(report, trained_digi
     np.testing.assert_allclose(report.probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_a_fitted_temperature_is_applied_as_predictions_applies_it(trained_digits):
+    config = trained_digits.cvnb_config
+    before = getattr(config, "temperature", 1.0)
+    config.temperature = 2.0
+    try:
+        report = evaluation_report(trained_digits, bootstrap=0)
+        plain = predictions(trained_digits)
+    finally:
+        config.temperature = before
+    np.testing.assert_allclose(report.predictions.prob, plain.prob, rtol=1e-5)
+    assert report.predictions.prediction.tolist() == plain.prediction.tolist()
+
+
 def test_bootstrap_interval_contains_the_accuracy_and_is_seeded(report, trained_digits):
     lo, hi = report.accuracy_ci
     assert 0 <= lo < report.accuracy < hi <= 1
