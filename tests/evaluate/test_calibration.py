@@ -91,7 +91,7 @@ def test_reliability_report_on_the_trained_learner(trained_digits):
     assert calibration(trained_digits, "train", bins=5).table["count"].sum() == 200
 
 
-def test_temperature_lowers_out_of_sample_ece_on_overconfident_logits(plain_ce):
+def test_temperature_lowers_out_of_sample_ece_on_overconfident_logits(plain_ce, digits_table):
     result = fit_temperature(plain_ce)
     assert result.temperature > 1.0 and plain_ce.cvnb_config.temperature == result.temperature
     assert result.previous == 1.0 and result.stored and result.n == 200
@@ -100,6 +100,15 @@ def test_temperature_lowers_out_of_sample_ece_on_overconfident_logits(plain_ce):
     assert result.ece_after < result.ece_before
     assert (result.folds["nll_after"] < result.folds["nll_before"]).all()
     assert result.nll_after < result.nll_before
+    # And on digits nothing was fitted on (a quarter of the 1,397 the learner never saw).
+    held = digits_table.groupby(["split", "label"]).cumcount() >= 20
+    test = digits_table.assign(split=digits_table["split"].where(~held, "test")).iloc[::4]
+    after = calibration(plain_ce, "test", df=test)
+    plain_ce.cvnb_config.temperature = 1.0
+    before = calibration(plain_ce, "test", df=test)
+    plain_ce.cvnb_config.temperature = result.temperature
+    assert after.n == before.n == 350
+    assert after.ece < before.ece and after.nll < before.nll
     # Refitting gives the same temperature: it is fitted on the raw logits.
     again = fit_temperature(plain_ce, store=False)
     assert again.temperature == pytest.approx(result.temperature) and again.previous > 1.0
