@@ -57,12 +57,26 @@ class CalibrationReport:
         centre = ((t["lo"] + t["hi"]) / 2).to_numpy()
         full = t["count"].to_numpy() > 0
         acc, conf = t["accuracy"].to_numpy(), t["confidence"].to_numpy()
-        top.bar(centre[full], acc[full], width=width, color="#4c72b0", edgecolor="white",
-                label="accuracy")  # fmt: skip
+        top.bar(
+            centre[full],
+            acc[full],
+            width=width,
+            color="#4c72b0",
+            edgecolor="white",
+            label="accuracy",
+        )
         gap_lo = np.minimum(acc, conf)[full]
-        top.bar(centre[full], np.abs(acc - conf)[full], bottom=gap_lo, width=width,
-                color="#dd8452", alpha=0.45, edgecolor="#dd8452", hatch="//",
-                label="gap to confidence")  # fmt: skip
+        top.bar(
+            centre[full],
+            np.abs(acc - conf)[full],
+            bottom=gap_lo,
+            width=width,
+            color="#dd8452",
+            alpha=0.45,
+            edgecolor="#dd8452",
+            hatch="//",
+            label="gap to confidence",
+        )
         top.plot([0, 1], [0, 1], "--", color="0.4", label="calibrated")
         top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
         top.set_title(
