@@ -226,25 +226,15 @@ def oof_label_scores(
     Returns:
         float64 ``(n,)`` in [0, 1], lower = more likely mislabelled.
     """
-    methods = ("self_confidence", "normalized", "margin")
-    if method not in methods:
-        raise ValueError(f"method must be one of {methods}, got {method!r}")
+    from cvnb.quality._semantic import label_scores_from_proba
+
     probs = np.asarray(probs, dtype=np.float64)
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index.get(str(v), -1) for v in labels], dtype=int)
-    rows = np.arange(len(y))
-    given = np.where(y >= 0, probs[rows, np.maximum(y, 0)], 0.0)
-    if method == "self_confidence":
-        return given
-    if method == "normalized":
-        known = y >= 0
-        sums = np.bincount(y[known], weights=given[known], minlength=len(classes))
-        counts = np.bincount(y[known], minlength=len(classes))
-        level = sums / np.maximum(counts, 1)
-        return np.where(known, np.minimum(given / np.maximum(level[y], 1e-12), 1.0), 0.0)
-    other = probs.copy()
-    other[rows[y >= 0], y[y >= 0]] = -np.inf
-    return (given - other.max(axis=1) + 1.0) / 2.0
+    known = y >= 0
+    scores = np.zeros(len(y))
+    scores[known] = label_scores_from_proba(probs[known], y[known], method)
+    return scores
 
 
 def _training_rows(df: pd.DataFrame) -> pd.DataFrame:

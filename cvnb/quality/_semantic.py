@@ -19,6 +19,7 @@ __all__ = [
     "LABEL_SCORE_METHODS",
     "OUTLIER_Z_HALF",
     "label_issue_scores",
+    "label_scores_from_proba",
     "outlier_scores",
     "similar_pairs",
 ]
@@ -215,19 +216,38 @@ def label_issue_scores(
     top = proba.argmax(axis=1)
     predicted[:] = [originals[classes[c]] for c in top]
     rows = np.flatnonzero(known)
-    counts = np.bincount(y, minlength=len(classes))
-    given = proba[rows, y]
-    prob[rows] = given
-    if method == "self_confidence":
-        score[rows] = given
-    elif method == "normalized":
-        thresholds = np.bincount(y, weights=given, minlength=len(classes)) / np.maximum(counts, 1)
-        score[rows] = np.minimum(given / np.maximum(thresholds[y], 1e-12), 1.0)
-    else:
-        other = proba[rows].copy()
-        other[np.arange(len(rows)), y] = -np.inf
-        score[rows] = (given - other.max(axis=1) + 1.0) / 2.0
+    prob[rows] = proba[rows, y]
+    score[rows] = label_scores_from_proba(proba[rows], y, method)
     return score, prob, predicted
+
+
+def label_scores_from_proba(proba: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    """Label-issue scores from out-of-fold probabilities (see :func:`label_issue_scores`).
+
+    Args:
+        proba: ``(n, n_classes)`` out-of-fold probabilities, from any model that never saw
+            each row's label (the scan's probe, or ``cvnb.evaluate.cross_validate``).
+        y: ``(n,)`` int indices of the given labels into the columns of ``proba``.
+        method: One of :data:`LABEL_SCORE_METHODS`.
+
+    Returns:
+        float64 ``(n,)`` in [0, 1], lower = more likely mislabelled.
+    """
+    if method not in LABEL_SCORE_METHODS:
+        raise ValueError(f"method must be one of {LABEL_SCORE_METHODS}, got {method!r}")
+    proba = np.asarray(proba, dtype=np.float64)
+    y = np.asarray(y, dtype=int)
+    n_classes = proba.shape[1]
+    given = proba[np.arange(len(y)), y]
+    if method == "self_confidence":
+        return given
+    if method == "normalized":
+        counts = np.bincount(y, minlength=n_classes)
+        thresholds = np.bincount(y, weights=given, minlength=n_classes) / np.maximum(counts, 1)
+        return np.minimum(given / np.maximum(thresholds[y], 1e-12), 1.0)
+    other = proba.copy()
+    other[np.arange(len(y)), y] = -np.inf
+    return (given - other.max(axis=1) + 1.0) / 2.0
 
 
 def _out_of_fold(

@@ -208,6 +208,7 @@ def make_learner(
     if pretrained:
         learn.freeze()
     learn.cvnb_pipeline = pipeline
+    learn.cvnb_table = df  # the whole table, test split and extra columns included
     learn.cvnb_config = LearnerConfig(
         arch=arch,
         img_size=pipeline.size,

@@ -100,12 +100,15 @@ def fit_probe(
 ) -> ProbeHead:
     """Logistic regression on features ``x`` (labels ``y``) as a head for ``learn``'s model."""
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     head = _linear_head(learn)
     mean, std = x.mean(0), x.std(0) + 1e-6
-    clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced" if balance else None).fit(
-        (x - mean) / std, y
-    )
+    clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced" if balance else None)
+    # One BLAS thread: on 2 cores the default pool made this solver 3-10x slower (the same
+    # finding as the quality scan's probe, cvnb.quality._semantic.label_issue_scores).
+    with threadpool_limits(1):
+        clf.fit((x - mean) / std, y)
     weight = np.zeros((head.out_features, x.shape[1]), dtype=np.float64)
     bias = np.full(head.out_features, -30.0)  # classes absent from training: never predicted
     coef = clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_, clf.coef_]) / 2
