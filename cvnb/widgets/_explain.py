@@ -313,6 +313,7 @@ class ExplainViewer(anywidget.AnyWidget):
                     methods=tuple(self.sanity_methods),
                     target=self._target_arg(),
                     seed=self.seed,
+                    budgets=dict(self.budgets) or None,
                 )
         except Exception:
             self.sanity_status = "failed"
@@ -445,7 +446,7 @@ class ExplainViewer(anywidget.AnyWidget):
         if self._table is None:
             from cvnb.evaluate import evaluation_report
 
-            self._table = evaluation_report(self._learn, self._split).top_losses
+            self._table = evaluation_report(self._learn, self._split, bootstrap=0).top_losses
         rows = _candidate_rows(self._table, self.source, self.max_candidates)
         thumbs, kept = [], []
         for row in rows:
