@@ -152,8 +152,9 @@ def calibration(
     Args:
         learn: A ``Learner`` from :func:`cvnb.train.make_learner`.
         split: ``"valid"``, ``"train"``, or with ``df`` any split of that table (``"test"``).
-        df: The dataset table (``path``, ``label``, ``split``) to take the split's rows from;
-            default ``learn.cvnb_table`` if set, else the learner's own train/valid images.
+        df: The dataset table (``path``, ``label``, ``split``) to take the split's rows
+            from. Default: the learner's own images for ``"train"``/``"valid"``, the table
+            it was built from (``learn.cvnb_table``) for any other split.
         bins: Number of equal-width confidence bins (15 is the usual choice).
 
     Returns:

@@ -17,17 +17,21 @@ def temperature_of(learn) -> float:
 
 
 def split_items(learn, split: str = "valid", df: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The labelled rows of one split, from ``df`` (or ``learn.cvnb_table``) or the learner.
+    """The labelled rows of one split, from ``df``, the learner, or ``learn.cvnb_table``.
 
-    Without a table only the learner's own ``"train"`` and ``"valid"`` images exist; a table
-    (from :func:`cvnb.data.load_images`, e.g. split by :func:`cvnb.data.make_splits`) brings
-    any split of it, ``"test"`` included. Unreadable rows (an ``error``) are left out.
+    ``"train"`` and ``"valid"`` without ``df`` are the learner's own images (its
+    dataloaders'). Any other split comes from ``df`` or else the table the learner was built
+    from (``learn.cvnb_table``, from :func:`cvnb.data.load_images`, e.g. split by
+    :func:`cvnb.data.make_splits`), ``"test"`` included; unreadable rows (an ``error``) are
+    left out.
 
     Raises:
         ValueError: An unknown split, a table without ``path``/``label``/``split``, labels
             that are not the learner's classes, or a split with no rows.
     """
     table = df if df is not None else getattr(learn, "cvnb_table", None)
+    if df is None and split in _SPLITS:  # exactly the images the learner trained/validated on
+        table = None
     if table is None:
         if split not in _SPLITS:
             raise ValueError(

@@ -73,8 +73,9 @@ def fit_temperature(
         learn: A ``Learner`` from :func:`cvnb.train.make_learner`.
         split: ``"valid"`` (the usual choice), ``"train"``, or with ``df`` any split of
             that table. Never the split you report final figures on (``"test"``).
-        df: The dataset table (``path``, ``label``, ``split``) to take the split's rows from;
-            default ``learn.cvnb_table`` if set, else the learner's own train/valid images.
+        df: The dataset table (``path``, ``label``, ``split``) to take the split's rows
+            from. Default: the learner's own images for ``"train"``/``"valid"``, the table
+            it was built from (``learn.cvnb_table``) for any other split.
         bins: Confidence bins of the ECE figures.
         seed: Seed of the halving.
         store: Write the temperature into ``learn.cvnb_config`` (False: only report it).

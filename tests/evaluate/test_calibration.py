@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -141,8 +142,13 @@ def test_default_recipe_is_already_at_its_nll_optimal_scale(own_config):
 
 
 def test_bad_input_says_what_to_do(trained_digits, digits_subset):
+    with pytest.raises(ValueError, match=r"test split has no rows.*'train', 'valid'.*make_splits"):
+        calibration(trained_digits, "test")  # the learner's own table has no test split
+    bare = copy.copy(trained_digits)  # a learner without its table (weights shared, unchanged)
+    del bare.cvnb_table
     with pytest.raises(ValueError, match=r"split must be one of \['train', 'valid'\].*df=table"):
-        calibration(trained_digits, "test")
+        calibration(bare, "tset")
+    assert trained_digits.cvnb_table is not None
     with pytest.raises(ValueError, match=r"test split has no rows.*'train', 'valid'.*make_splits"):
         calibration(trained_digits, "test", df=digits_subset)
     with pytest.raises(ValueError, match="lacks column"):
