@@ -103,7 +103,8 @@ def fit(
     ``"plateau"`` (``fit`` at a constant rate with ``ReduceLROnPlateau``, which divides the
     rate when ``monitor`` stops improving). Regularization: ``wd`` here; head dropout
     (``drop_rate``), label smoothing (``label_smoothing``) and augmentation are set when the
-    learner is built (:func:`cvnb.train.make_learner`).
+    learner is built (:func:`cvnb.train.make_learner`). A softmax temperature stored by
+    :func:`cvnb.evaluate.fit_temperature` is reset to 1: it was fitted to the old weights.
 
     Args:
         learn: A fastai ``Learner`` (from :func:`cvnb.train.make_learner`).
@@ -170,7 +171,12 @@ def fit(
         raise ValueError(f"holdout is a fraction of the training images in [0, 1), got {holdout}")
     if seed is not None:
         set_seed(seed)
-    pretrained = getattr(getattr(learn, "cvnb_config", None), "pretrained", True)
+    config = getattr(learn, "cvnb_config", None)
+    if getattr(config, "temperature", 1.0) != 1.0:
+        # A temperature was fitted to the old weights; refit it after training
+        # (cvnb.evaluate.fit_temperature).
+        config.temperature = 1.0
+    pretrained = getattr(config, "pretrained", True)
     probe = head_init == "probe" or (head_init == "auto" and pretrained)
     plan = _probe_plan(learn, holdout, balance, seed, progress) if probe else None
     keep_bn = bn_stats == "keep" or (bn_stats == "auto" and probe)
