@@ -96,8 +96,14 @@ function render({ model, el }) {
   subject.append(originalFig, inputFig, info);
 
   const panelsBox = make("div", "cvnb-xp-panels");
+  const legend = make(
+    "div",
+    "cvnb-xp-legend",
+    "faithfulness on this image — deletion AUC: lower is better; insertion AUC: higher is " +
+      "better; ✓ beats a random map, ✗ does not (do not read that map)",
+  );
 
-  el.append(error, toolbar, grid, subject, panelsBox);
+  el.append(error, toolbar, grid, subject, panelsBox, legend);
 
   let thumbUrls = [];
   let imageUrls = [];
@@ -220,7 +226,11 @@ function render({ model, el }) {
           ? value < random
           : value > random
         : null;
-    row.textContent = `${name} ${num(value)} (random ${num(random)}, ${better} is better)`;
+    row.textContent = `${name} ${num(value)} vs random ${num(random)}`;
+    row.title =
+      better === "lower"
+        ? "deletion AUC: the class probability as the map's top pixels are removed; lower is better"
+        : "insertion AUC: the class probability as the map's top pixels are restored; higher is better";
     if (beats !== null) row.classList.add(beats ? "beats" : "loses");
     return row;
   }
@@ -230,6 +240,7 @@ function render({ model, el }) {
     const panels = model.get("panels") || [];
     const maps = model.get("maps") || [];
     const input = imageUrls[1];
+    legend.hidden = panels.length === 0;
     mapUrls = panels.map((_, i) => toBlobUrl(maps[i]));
     panelsBox.replaceChildren();
     panels.forEach((panel, i) => {
@@ -256,11 +267,13 @@ function render({ model, el }) {
           make(
             "div",
             "cvnb-xp-cost",
-            `${num(panel.seconds, 2)} s · ${panel.n_model_calls} model calls · ${panel.runtime}`,
+            `${num(panel.seconds, 2)} s · ${panel.n_model_calls} model ` +
+              `call${panel.n_model_calls === 1 ? "" : "s"} · ${panel.runtime}`,
           ),
           metric("deletion", panel.deletion_auc, panel.random_deletion, "lower"),
           metric("insertion", panel.insertion_auc, panel.random_insertion, "higher"),
         );
+        facts.title = "✓: beats the random map on this image; ✗: does not, so do not read it";
       } else if (panel.status === "failed") {
         facts.append(make("div", "cvnb-xp-failed", panel.message || "failed"));
       } else {

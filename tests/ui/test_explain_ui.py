@@ -64,7 +64,7 @@ def test_pick_an_image_and_see_three_maps_arrive(lab, page):
     assert viewer.get_attribute("data-status") == "done"
     for method in ("gradcam", "shap", "lime"):
         panel = viewer.locator(f".cvnb-xp-panel[data-method='{method}']")
-        assert "model calls" in panel.locator(".cvnb-xp-cost").inner_text()
+        assert "model call" in panel.locator(".cvnb-xp-cost").inner_text()
         assert "random" in panel.locator(".cvnb-xp-metric[data-metric='deletion']").inner_text()
     assert viewer.locator("img.cvnb-xp-map").first.evaluate("(i) => i.src").startswith("blob:")
 
@@ -74,12 +74,21 @@ def test_pick_an_image_and_see_three_maps_arrive(lab, page):
         "() => getComputedStyle(document.querySelector('img.cvnb-xp-map')).opacity === '0.8'",
         timeout=10_000,
     )
+
+    # "Model-sensitive?" runs the randomisation test on demand and shows its verdict.
+    viewer.locator("button.cvnb-xp-sanity").click()
+    page.wait_for_function(
+        "() => document.querySelector('.cvnb-explain').dataset.sanity === 'done'",
+        timeout=60_000,
+    )
+    assert "model-sensitive" in viewer.locator(".cvnb-xp-badge").inner_text()
     viewer.screenshot(path=SCREENSHOT)
 
     out = run_cell_in_lab(
         page,
         NOTEBOOK,
-        "print(viewer.selected, viewer.opacity, viewer.status,"
+        "print(viewer.selected, viewer.opacity, viewer.status, viewer.sanity_status,"
         " sorted(viewer.explanations), repr(viewer.error))",
     )
-    assert out.split() == ["1", "0.8", "done", "['gradcam',", "'lime',", "'shap']", "''"], out
+    expected = ["1", "0.8", "done", "done", "['gradcam',", "'lime',", "'shap']", "''"]
+    assert out.split() == expected, out
