@@ -260,3 +260,10 @@ def test_balance_weighs_the_loss_while_training_only(tiny):
     res = fit(learn, 1, progress=False, balance=True, holdout=0)
     assert learn.loss_func.func.weight is None  # put back after training
     assert np.isfinite(res.history.balanced_accuracy).all() and res.kept == "fine-tuned"
+
+
+def test_fit_resets_a_temperature_fitted_to_the_old_weights(tiny):
+    learn = _learner(tiny)
+    learn.cvnb_config.temperature = 2.5  # as cvnb.evaluate.fit_temperature would store it
+    fit(learn, 1, 1e-3, head_init="none", progress=False)
+    assert learn.cvnb_config.temperature == 1.0
