@@ -4,7 +4,8 @@ For N validation images at 224 px on the default Lite0 after ``cvnb.train.fit``,
 seconds per image on the torch and onnxruntime paths, model calls, and the mean RISE
 deletion AUC (lower is better) and insertion AUC (higher is better), beside the same metrics
 for a seeded random map and for a centre-Gaussian map (the trivial "object in the middle"
-baseline every saliency method must beat).
+baseline every saliency method must beat); and Grad-CAM's model-randomisation check
+(Spearman ρ once the head and the last stage are random; < 0.5 passes).
 
 Prints one JSON object (and writes it to ``--out`` when given).
 
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 from cvnb.data import load_images, readable
-from cvnb.explain import METHODS, centre_map, deletion_insertion, explain
+from cvnb.explain import METHODS, centre_map, deletion_insertion, explain, sanity_check
 from cvnb.explain._explain import _run, _Session
 from cvnb.runs import write_json
 from cvnb.train import fit, make_learner
@@ -127,6 +128,11 @@ def main() -> None:
                 d.setdefault("seconds_torch", []).append(secs)
         print(f"image {i + 1}/{len(rows)}: {view[-1]:.1f} s", file=sys.stderr, flush=True)
 
+    rhos = []  # Grad-CAM's model-randomisation check on the same images
+    for row in rows:
+        table_ = sanity_check(learn, row, seed=args.seed).table
+        rhos.append(float(table_.loc[table_.randomised == "head+stage -1", "spearman"].iloc[0]))
+
     methods = {}
     for method, d in per.items():
         methods[method] = {
@@ -163,6 +169,11 @@ def main() -> None:
         "budgets": budgets,
         "methods": methods,
         "baselines": baselines,
+        "gradcam_sanity": {
+            "spearman_head_and_last_stage_random": [_r(r, 3) for r in rhos],
+            "mean": _mean(rhos),
+            "model_sensitive": f"{sum(r < 0.5 for r in rhos)}/{len(rhos)}",
+        },
         "view_seconds_mean": _mean(view),
         "view_seconds_max": _r(max(view)) if view else None,
         "cold_view_seconds": round(cold_seconds, 1),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -11,7 +13,7 @@ from ._faithfulness import deletion_insertion, random_map
 from ._gradcam import gradcam
 from ._input import ModelInput, classes, model_input, target_index
 from ._lime import LIME_NUM_SAMPLES, lime_map
-from ._model import ModelFn, resolve_runtime
+from ._model import ModelFn, onnx_path, resolve_runtime
 from ._result import Explanation, Explanations
 from ._shap import SHAP_MAX_EVALS, shap_map
 
@@ -26,6 +28,11 @@ DEFAULT_BUDGETS: dict[str, int | None] = {
     "shap": SHAP_MAX_EVALS,
     "lime": LIME_NUM_SAMPLES,
 }
+
+
+#: Random-map scores by (weights, image, class, seed, runtime): a viewer asking for one map
+#: at a time scores the random map once per image.
+_BASELINES: OrderedDict[tuple, dict[str, float]] = OrderedDict()
 
 
 class _Session:
@@ -43,7 +50,6 @@ class _Session:
         self.runtime = runtime
         self._fns: dict[str, ModelFn] = {"torch": self.torch_fn}
         self.export_seconds = 0.0
-        self.baselines: dict[tuple, dict[str, float]] = {}
 
     def fn(self, method: str) -> ModelFn:
         """The model function the method runs on (``onnxruntime`` exported once, cached)."""
@@ -106,11 +112,14 @@ def _run(session: _Session, method: str, *, seed: int, budget: int | None, score
         result.deletion_auc, result.insertion_auc = deletion_insertion(
             scorer, arr, heat, index, seed=seed
         )
-        key = (scorer.runtime, seed)
-        if key not in session.baselines:  # the same for every method of this image
+        key = (onnx_path(session.learn).stem, hashlib.sha1(arr.tobytes()).hexdigest())
+        key += (index, seed, scorer.runtime)
+        if key not in _BASELINES:  # the same for every method of this image and class
             rd, ri = deletion_insertion(scorer, arr, random_map(heat.shape, seed), index, seed=seed)
-            session.baselines[key] = {"deletion": rd, "insertion": ri}
-        result.random_baseline = dict(session.baselines[key])
+            _BASELINES[key] = {"deletion": rd, "insertion": ri}
+            while len(_BASELINES) > 256:
+                _BASELINES.popitem(last=False)
+        result.random_baseline = dict(_BASELINES[key])
         info.update(scoring_runtime=scorer.runtime, scoring_seconds=time.perf_counter() - start)
         if session.export_seconds:
             info["export_seconds"] = round(session.export_seconds, 2)
@@ -127,6 +136,7 @@ def explain_one(
     seed: int = 0,
     budget: int | None = None,
     runtime: str = "auto",
+    score: bool = True,
 ) -> Explanation:
     """One saliency map of one image, with its cost and faithfulness scores.
 
@@ -146,6 +156,8 @@ def explain_one(
             learner is exported once into cvnb's cache, named by its weights), or
             ``"auto"``: onnxruntime on the CPU, torch on a GPU. Grad-CAM needs gradients
             and always runs in torch. ``Explanation.runtime`` says which path ran.
+        score: Compute the deletion/insertion AUCs and the random baseline (False: leave
+            them None, for a map shown at once and scored later).
 
     Returns:
         An :class:`Explanation`.
@@ -161,7 +173,7 @@ def explain_one(
     """
     (method,) = _check_methods(method)
     session = _Session(learn, image, target, runtime)
-    return _run(session, method, seed=seed, budget=budget, score=True)
+    return _run(session, method, seed=seed, budget=budget, score=score)
 
 
 def explain(

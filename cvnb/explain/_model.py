@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,9 @@ def batch_size(size: int) -> int:
 class ModelFn:
     """Softmax probabilities of a batch of ``(N, S, S, 3)`` [0, 1] images, counted.
 
+    Probabilities are those the model reports: ``softmax(logits / T)`` with the learner's
+    fitted temperature (:func:`cvnb.evaluate.fit_temperature`; 1 by default), on both paths.
+
     Attributes:
         runtime: ``"torch"`` or ``"onnxruntime"``.
         n_calls: Images run through the model so far.
@@ -69,6 +73,8 @@ class ModelFn:
             self._model = model if model is not None else learn.model
             self._device = pick_device(learn=learn) if model is None else _device_of(model)
             self._norm = Normalized(nn.Identity(), cfg.mean, cfg.std).to(self._device)
+            # A fitted temperature divides the logits, as in the ONNX graph (which has it).
+            self._temperature = float(getattr(cfg, "temperature", 1.0) or 1.0)
         else:
             self._session = onnx_session(learn)
 
@@ -89,7 +95,8 @@ class ModelFn:
             return self._session.run(["logits"], {"image": nchw})[0]
         x = torch.from_numpy(nchw).to(self._device)
         with torch.inference_mode(), eval_mode(self._model):
-            return self._model(self._norm(x)).float().cpu().numpy()
+            logits = self._model(self._norm(x)).float()
+            return (logits / self._temperature).cpu().numpy()
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -113,8 +120,16 @@ def onnx_path(learn) -> Path:
     return cache_dir() / "explain" / f"{digest.hexdigest()[:24]}.onnx"
 
 
+_SESSIONS: OrderedDict[tuple, object] = OrderedDict()  # a viewer asks again and again
+_MAX_SESSIONS = 4
+
+
 def onnx_session(learn):
-    """An onnxruntime session of the learner's model, exported once into the cache."""
+    """An onnxruntime session of the learner's model, exported once into the cache.
+
+    The export (``cvnb.export.export_onnx``, no parity run) happens the first time these
+    weights are explained; sessions are kept for the last few models.
+    """
     import onnxruntime as ort
 
     path = onnx_path(learn)
@@ -122,12 +137,20 @@ def onnx_session(learn):
         from cvnb.export import export_onnx
 
         export_onnx(learn, path, parity=False)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.inter_op_num_threads = 1
     device = pick_device(learn=learn)
-    providers = onnx_providers("cuda" if device.type == "cuda" else "cpu")
-    return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+    providers = tuple(onnx_providers("cuda" if device.type == "cuda" else "cpu"))
+    key = (str(path), torch.get_num_threads(), providers)
+    if key not in _SESSIONS:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        _SESSIONS[key] = ort.InferenceSession(
+            str(path), sess_options=options, providers=list(providers)
+        )
+        while len(_SESSIONS) > _MAX_SESSIONS:
+            _SESSIONS.popitem(last=False)
+    _SESSIONS.move_to_end(key)
+    return _SESSIONS[key]
 
 
 def resolve_runtime(learn, runtime: str, method: str) -> str:

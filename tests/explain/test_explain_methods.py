@@ -36,6 +36,10 @@ def maps(trained_digits, valid) -> Explanations:
     return explain(trained_digits, valid.path[0], budgets=BUDGETS, runtime="torch", progress=False)
 
 
+def maps_of(learn, path) -> np.ndarray:
+    return explain_one(learn, path, "gradcam", runtime="torch").heatmap
+
+
 def _listing(folder: Path) -> list[tuple[str, int, int]]:
     return sorted(
         (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
@@ -92,6 +96,9 @@ def test_target_is_a_class_name_and_a_wrong_one_names_the_classes(trained_digits
     classes = [str(c) for c in trained_digits.dls.vocab]
     e = explain_one(trained_digits, valid.path[0], "gradcam", target=classes[1], runtime="torch")
     assert e.target == classes[1]
+    quick = explain_one(trained_digits, valid.path[0], "gradcam", runtime="torch", score=False)
+    assert quick.deletion_auc is None and quick.random_baseline == {}  # shown first, scored later
+    assert np.allclose(quick.heatmap, maps_of(trained_digits, valid.path[0]))
     with pytest.raises(ValueError, match=r"not a class.*\['0', '1'"):
         explain_one(trained_digits, valid.path[0], "gradcam", target="cat")
     with pytest.raises(ValueError, match="unknown method"):
