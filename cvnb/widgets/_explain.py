@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import io
-import math
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anywidget
-import numpy as np
 import traitlets
 
 from cvnb.data import encode_thumbnail
 from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._base import dispatch_action, report_errors
+from cvnb.widgets._explain_view import (
+    candidate,
+    candidate_rows,
+    encode,
+    heatmap_png,
+    is_row,
+    panel_of,
+    path_or_blank,
+    plain,
+)
 
 if TYPE_CHECKING:
     import os
@@ -30,7 +37,6 @@ __all__ = ["ExplainViewer"]
 METHODS = ("gradcam", "shap", "lime")
 SOURCES = ("mistakes", "top_losses")
 _ACTIONS = {"pick": ("index",), "explain": (), "sanity_check": ()}
-_LOSS_COLUMNS = ("path", "label", "prediction", "prob", "loss")
 
 
 class ExplainViewer(anywidget.AnyWidget):
@@ -54,7 +60,8 @@ class ExplainViewer(anywidget.AnyWidget):
         selected (int): Index into ``candidates`` of the image explained (-1: none, or an
             image passed in with :meth:`show`). Changing it explains that image.
         target (str): Class explained; ``""`` (default) means the predicted class.
-            Changing it explains the image again. Not a class: ``TraitError`` naming them.
+            Not a class: ``TraitError`` naming them. Changing it, or any of ``methods``,
+            ``budgets``, ``seed`` and ``runtime``, explains the current image again.
         opacity (float): Opacity of the maps over the image, 0 to 1 (browser only).
         methods (list[str]): Methods, one panel each (default gradcam, shap, lime).
         budgets (dict[str, int]): Per-method budget (SHAP ``max_evals``, LIME
@@ -220,9 +227,9 @@ class ExplainViewer(anywidget.AnyWidget):
             self._subject = self._rows[change["new"]]
             self.explain()
 
-    @traitlets.observe("target")
+    @traitlets.observe("target", "methods", "budgets", "seed", "runtime")
     @report_errors
-    def _on_target(self, change: Any) -> None:
+    def _on_settings(self, change: Any) -> None:
         if self._subject is not None:
             self.explain()
 
@@ -322,7 +329,7 @@ class ExplainViewer(anywidget.AnyWidget):
         with self.hold_sync():
             self.sanity = {
                 "model_sensitive": {k: bool(v) for k, v in report.model_sensitive.items()},
-                "table": [_plain(r) for r in table.to_dict("records")],
+                "table": [plain(r) for r in table.to_dict("records")],
             }
             self.sanity_status = "done"
         return report
@@ -334,16 +341,19 @@ class ExplainViewer(anywidget.AnyWidget):
     # ------------------------------------------------------------------ internals
     def _image_arg(self) -> Any:
         subject = self._subject
-        return subject["path"] if _is_row(subject) else subject
+        return subject["path"] if is_row(subject) else subject
 
     def _target_arg(self) -> str | None:
         return self.target or None
 
     def _compute_all(self, generation: int, methods: Sequence[str]) -> None:
-        for method in methods:
-            if generation != self._generation:
-                return  # a newer pick or target took over
-            self._compute(generation, method)
+        try:
+            for method in methods:
+                if generation != self._generation:
+                    return  # a newer pick or setting took over
+                self._compute(generation, method)
+        except Exception as exc:  # never lost in a thread: shown in the widget
+            self.error = f"{type(exc).__name__}: {exc}"
 
     def _compute(self, generation: int, method: str) -> None:
         """One method's map; any failure goes to its panel and the error trait."""
@@ -378,7 +388,7 @@ class ExplainViewer(anywidget.AnyWidget):
                         budget=budget,
                         runtime=self.runtime,
                     )
-            heatmap = _heatmap_png(result.heatmap)
+            heatmap = heatmap_png(result.heatmap)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             self._set_panel(
@@ -396,7 +406,7 @@ class ExplainViewer(anywidget.AnyWidget):
                     self._base = base
                     self._show_subject(base)
                 self._explanations[method] = result
-                self._set_panel(generation, method, _panel(result), heatmap, locked=True)
+                self._set_panel(generation, method, panel_of(result), heatmap, locked=True)
 
     def _set_panel(
         self,
@@ -432,11 +442,11 @@ class ExplainViewer(anywidget.AnyWidget):
         subject = self._subject
         probs = sorted(base.probs.items(), key=lambda kv: -kv[1])[:5]
         predicted = probs[0][0] if probs else ""
-        self.image = _encode(base.image)
-        self.original = _encode(base.original)
+        self.image = encode(base.image)
+        self.original = encode(base.original)
         self.subject = {
-            "path": str(subject["path"]) if _is_row(subject) else _path_or_blank(subject),
-            "label": str(subject["label"]) if _is_row(subject) and "label" in subject else "",
+            "path": str(subject["path"]) if is_row(subject) else path_or_blank(subject),
+            "label": str(subject["label"]) if is_row(subject) and "label" in subject else "",
             "prediction": str(predicted),
             "target": str(base.target),
             "probs": [[str(k), float(v)] for k, v in probs],
@@ -447,7 +457,7 @@ class ExplainViewer(anywidget.AnyWidget):
             from cvnb.evaluate import evaluation_report
 
             self._table = evaluation_report(self._learn, self._split, bootstrap=0).top_losses
-        rows = _candidate_rows(self._table, self.source, self.max_candidates)
+        rows = candidate_rows(self._table, self.source, self.max_candidates)
         thumbs, kept = [], []
         for row in rows:
             try:
@@ -458,89 +468,5 @@ class ExplainViewer(anywidget.AnyWidget):
         with self.hold_trait_notifications():
             self._rows = kept
             self.selected = -1
-            self.candidates = [_candidate(row) for row in kept]
+            self.candidates = [candidate(row) for row in kept]
             self.thumbnails = thumbs
-
-
-# ---------------------------------------------------------------------- helpers
-def _candidate_rows(table: pd.DataFrame, source: str, n: int) -> list[pd.Series]:
-    """The grid's rows: mistakes (or all rows), highest loss first, at most ``n``."""
-    if "path" not in table.columns:
-        raise ValueError(f"the table needs a 'path' column; it has {list(table.columns)}.")
-    rows = table
-    if "error" in rows.columns:
-        rows = rows[rows["error"].isna() | (rows["error"].astype(str).str.strip() == "")]
-    if source == "mistakes" and {"label", "prediction"} <= set(rows.columns):
-        rows = rows[rows["label"].astype(str) != rows["prediction"].astype(str)]
-    if "loss" in rows.columns:
-        rows = rows.sort_values("loss", ascending=False, kind="stable")
-    return [row for _, row in rows.head(max(0, n)).iterrows()]
-
-
-def _candidate(row: pd.Series) -> dict[str, Any]:
-    return _plain({k: row[k] for k in _LOSS_COLUMNS if k in row.index})
-
-
-def _panel(result: Explanation) -> dict[str, Any]:
-    baseline = result.random_baseline or {}
-    return _plain(
-        {
-            "method": result.method,
-            "status": "done",
-            "seconds": result.seconds,
-            "n_model_calls": result.n_model_calls,
-            "deletion_auc": result.deletion_auc,
-            "insertion_auc": result.insertion_auc,
-            "random_deletion": baseline.get("deletion"),
-            "random_insertion": baseline.get("insertion"),
-            "runtime": result.runtime,
-        }
-    )
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """JSON-safe values: numpy scalars to Python, NaN to None, the rest to str."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        elif value is not None and not isinstance(value, (bool, int, float, str)):
-            value = str(value)
-        out[str(key)] = value
-    return out
-
-
-def _is_row(subject: Any) -> bool:
-    import pandas as pd
-
-    return isinstance(subject, pd.Series)
-
-
-def _path_or_blank(subject: Any) -> str:
-    from PIL import Image
-
-    return "" if isinstance(subject, Image.Image) else str(subject)
-
-
-def _encode(image: Image.Image) -> bytes:
-    """PNG for small images (crisp pixels), JPEG for photos."""
-    buffer = io.BytesIO()
-    if max(image.size) <= 128:
-        image.save(buffer, format="PNG")
-    else:
-        image.convert("RGB").save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def _heatmap_png(heatmap: np.ndarray) -> bytes:
-    """The map in the 'jet' colour map as an RGBA PNG; the browser sets its opacity."""
-    from matplotlib import colormaps
-    from PIL import Image
-
-    values = np.clip(np.nan_to_num(np.asarray(heatmap, dtype=np.float32)), 0.0, 1.0)
-    rgba = (colormaps["jet"](values) * 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG")
-    return buffer.getvalue()

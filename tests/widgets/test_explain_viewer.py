@@ -86,7 +86,9 @@ def test_a_pick_gives_three_maps_with_their_scores(viewer):
 
 
 def test_target_change_explains_that_class(trained_digits, losses):
-    w = ExplainViewer(trained_digits, losses, methods=["gradcam"], background=False)
+    w = ExplainViewer(
+        trained_digits, losses, methods=["gradcam"], budgets=BUDGETS, background=False
+    )
     w.pick(1)
     before = w.explanations["gradcam"].heatmap.copy()
     other = next(c for c in w.classes if c != w.subject["prediction"])
@@ -97,6 +99,10 @@ def test_target_change_explains_that_class(trained_digits, losses):
     with pytest.raises(traitlets.TraitError, match=r"not a class.*'0', '1'"):
         w.target = "cat"
     assert w.target == other
+    w.methods = ["lime", "gradcam"]  # the panels follow, and the image is explained again
+    assert [p["method"] for p in w.panels] == ["lime", "gradcam"]
+    assert [p["status"] for p in w.panels] == ["done", "done"] and len(w.maps) == 2
+    assert w.panels[0]["n_model_calls"] <= BUDGETS["lime"] + 1
 
 
 def test_slow_methods_run_in_the_background(trained_digits, losses):
