@@ -141,7 +141,8 @@ def scan_quality(
         chunk_size: Images decoded and held at once.
         seed: Seeds the label probe's folds.
         progress: Show a progress bar.
-        workers: Threads that read and measure files (default: up to 4).
+        workers: Threads that read and measure files, and the default embedder's
+            onnxruntime threads (default: the CPU count, at most 4).
 
     Returns:
         A :class:`~cvnb.quality._report.QualityReport`. ``report.settings`` records the
@@ -173,7 +174,7 @@ def scan_quality(
     choice = None
     if embedder is None:
         choice = embedding_for(df, seed=seed)
-        embedder = make_embedder(**choice)
+        embedder = make_embedder(**choice, threads=workers)
     embedder = embedder or None
     started = time.perf_counter()
     with open_cache(cache) as store:
