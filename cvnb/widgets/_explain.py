@@ -161,6 +161,8 @@ class ExplainViewer(anywidget.AnyWidget):
         self._model_lock = threading.Lock()  # one model call at a time (hooks, grads)
         self._state_lock = threading.Lock()  # a result is written only if still current
         self._worker: threading.Thread | None = None
+        if "budgets" in kwargs and kwargs["budgets"] is None:  # None: the defaults, as explain
+            kwargs["budgets"] = {}
         super().__init__(**kwargs)
         self.classes = [str(c) for c in learn.dls.vocab]
         if image is not None:

@@ -135,7 +135,10 @@ def test_an_error_in_the_background_reaches_the_error_trait(trained_digits, loss
 
 def test_show_an_image_passed_in(trained_digits, losses):
     path = losses["path"].iloc[-1]
-    w = ExplainViewer(trained_digits, losses, image=Image.open(path), methods=["gradcam"])
+    image = Image.open(path)
+    w = ExplainViewer(trained_digits, image=image, methods=["gradcam"], budgets=None)
+    assert w.budgets == {}  # None: cvnb.explain's default budgets, as in explain()
+    assert w.candidates == [] and w.thumbnails == []  # no table needed for one image
     assert w.selected == -1 and w.status == "done" and w.subject["path"] == ""
     assert w.maps[0].startswith(PNG_MAGIC)
 
