@@ -18,7 +18,7 @@ import pytest
 from shared_data import COCO_CROPS, shared_dataset
 
 PER_CLASS = 20  # digits_subset: images per class and split, 200 train + 200 valid
-_ONE_THREAD_FOLDERS = {"models", "train", "export", "quality", "augment", "evaluate"}
+_ONE_THREAD_FOLDERS = {"models", "train", "export", "quality", "augment", "evaluate", "explain"}
 
 
 @pytest.fixture(scope="module", autouse=True)
