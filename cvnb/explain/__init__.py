@@ -10,7 +10,6 @@ Every method runs on the learner's deterministic validation preprocessing (as th
 export), and nothing is written beside the images.
 """
 
-# ruff: noqa: E402  (require_extra runs before the imports; or add explain to pyproject's glob)
 from __future__ import annotations
 
 from cvnb._extras import require_extra
