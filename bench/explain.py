@@ -13,7 +13,7 @@ Prints one JSON object (and writes it to ``--out`` when given).
         [--shap 500] [--lime 500] [--torch-n 1] [--threads 2] [--seed 0] [--out FILE]
 
 The onnxruntime path (``runtime="auto"`` on a CPU) times every image; the torch path, about
-15x slower for the black-box methods here, times the first ``--torch-n`` images only. One
+3-6x slower for the black-box methods here, times the first ``--torch-n`` images only. One
 untimed warm-up image pays the cold starts first (shap's numba compilation, the one-time
 ONNX export: ``export_seconds``). The export goes to cvnb's cache (``$CVNB_CACHE``), never
 beside the images.

@@ -157,7 +157,7 @@ def resolve_runtime(learn, runtime: str, method: str) -> str:
     """The path a method's model calls take.
 
     Grad-CAM needs gradients and always runs in torch. ``"auto"``: onnxruntime when the
-    learner's model is on the CPU (exported once per weights into the cache; about 15×
+    learner's model is on the CPU (exported once per weights into the cache; 3-6×
     faster than torch eager for Lite0 on 2 cores here, ``bench/explain.py``), torch on a GPU.
     """
     if runtime not in RUNTIMES:
