@@ -28,6 +28,10 @@ function num(value, digits = 3) {
   return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : "—";
 }
 
+function calls(n) {
+  return `${n} model call${n === 1 ? "" : "s"}`;
+}
+
 function render({ model, el }) {
   el.classList.add("cvnb-explain");
 
@@ -267,8 +271,7 @@ function render({ model, el }) {
           make(
             "div",
             "cvnb-xp-cost",
-            `${num(panel.seconds, 2)} s · ${panel.n_model_calls} model ` +
-              `call${panel.n_model_calls === 1 ? "" : "s"} · ${panel.runtime}`,
+            `${num(panel.seconds, 2)} s · ${calls(panel.n_model_calls)} · ${panel.runtime}`,
           ),
           metric("deletion", panel.deletion_auc, panel.random_deletion, "lower"),
           metric("insertion", panel.insertion_auc, panel.random_insertion, "higher"),
@@ -276,6 +279,12 @@ function render({ model, el }) {
         facts.title = "✓: beats the random map on this image; ✗: does not, so do not read it";
       } else if (panel.status === "failed") {
         facts.append(make("div", "cvnb-xp-failed", panel.message || "failed"));
+      } else if (panel.status === "scoring") {
+        facts.append(
+          make("div", "cvnb-xp-cost", `${num(panel.seconds, 2)} s · ${calls(panel.n_model_calls)}`),
+          make("progress", "cvnb-xp-wait"),
+          make("span", "", " scoring…"),
+        );
       } else {
         const wait = make("progress", "cvnb-xp-wait"); // indeterminate: no value
         facts.append(wait, make("span", "", panel.status === "running" ? " running…" : " queued"));

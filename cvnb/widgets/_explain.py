@@ -44,9 +44,9 @@ class ExplainViewer(anywidget.AnyWidget):
 
     Pick an image from a grid of the validation mistakes (or the top losses), or pass one in;
     the viewer explains the target class (default: the predicted one) with each method of
-    ``methods`` through :func:`cvnb.explain.explain_one`. Grad-CAM (fast) is computed at
-    once; the slow black-box methods (SHAP, LIME) fill in from a background thread while
-    the kernel stays free, and their panels show that they are running. Each panel shows
+    ``methods`` through :func:`cvnb.explain.explain_one`. The Grad-CAM map (fast) is drawn
+    at once; its scores and the slow black-box methods (SHAP, LIME) fill in from a
+    background thread while the kernel stays free, and their panels say so meanwhile. Each panel shows
     the map over the image as the model saw it (one opacity slider for all), its seconds,
     model calls and the deletion / insertion AUC beside a random map's (deletion: lower is
     better; insertion: higher). "Model-sensitive?" runs :func:`cvnb.explain.sanity_check`
@@ -83,7 +83,8 @@ class ExplainViewer(anywidget.AnyWidget):
             five most probable classes, as ``[class, prob]`` pairs).
         maps (list[bytes]): One RGBA PNG heatmap per method (``b""`` until computed).
         panels (list[dict]): One per method: ``method``, ``status`` (``"pending"``,
-            ``"running"``, ``"done"``, ``"failed"``), ``seconds``, ``n_model_calls``,
+            ``"running"``, ``"scoring"`` (map shown, scores to come), ``"done"``,
+            ``"failed"``), ``seconds``, ``n_model_calls``,
             ``deletion_auc``, ``insertion_auc``, ``random_deletion``, ``random_insertion``,
             ``runtime`` and ``message`` (the failure).
         status (str): ``"idle"``, ``"running"``, ``"done"`` or ``"failed"`` (some method
@@ -262,8 +263,9 @@ class ExplainViewer(anywidget.AnyWidget):
     def explain(self) -> None:
         """Explain the current image for ``target`` with every method, afresh.
 
-        Grad-CAM runs before this returns; the other methods run in the background thread
-        (see :meth:`wait`), or before it returns with ``background=False``.
+        The image is read and predicted, and the Grad-CAM map drawn, before this returns;
+        Grad-CAM's scores and the other methods come from the background thread (see
+        :meth:`wait`), or before it returns with ``background=False``.
 
         Raises:
             ValueError: No image picked yet.
@@ -280,17 +282,19 @@ class ExplainViewer(anywidget.AnyWidget):
                 self.panels = [{"method": m, "status": "pending"} for m in methods]
                 self.status, self.progress, self.error = "running", 0.0, ""
                 self.sanity, self.sanity_status = {}, "not run"
-        first = "gradcam" if "gradcam" in methods else None
-        if first is not None:
-            self._compute(generation, first)
-        rest = [m for m in methods if m != first]
-        if self._background and rest:
+        if not self._describe(generation):
+            return
+        fast = "gradcam" in methods
+        if fast:  # the map at once, its scores from the worker with the others
+            self._compute(generation, "gradcam", score=False)
+        queue = (["gradcam"] if fast else []) + [m for m in methods if m != "gradcam"]
+        if self._background:
             self._worker = threading.Thread(
-                target=self._compute_all, args=(generation, rest), daemon=True
+                target=self._compute_all, args=(generation, queue), daemon=True
             )
             self._worker.start()
         else:
-            self._compute_all(generation, rest)
+            self._compute_all(generation, queue)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background methods; True when they finished within ``timeout`` s."""
@@ -357,39 +361,59 @@ class ExplainViewer(anywidget.AnyWidget):
         except Exception as exc:  # never lost in a thread: shown in the widget
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def _compute(self, generation: int, method: str) -> None:
-        """One method's map; any failure goes to its panel and the error trait."""
-        from cvnb.explain import explain, explain_one
+    def _describe(self, generation: int) -> bool:
+        """Read the image and predict it (the subject's panel); False when that failed."""
+        from cvnb.explain import explain
 
-        self._set_panel(generation, method, {"method": method, "status": "running"})
-        budget = self.budgets.get(method)
         try:
             with self._model_lock:
-                if generation != self._generation:
+                base = explain(
+                    self._learn,
+                    self._image_arg(),
+                    target=self._target_arg(),
+                    methods=(),
+                    seed=self.seed,
+                    progress=False,
+                )
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            failed = {"status": "failed", "message": message}
+            with self._state_lock:
+                if generation == self._generation:
+                    with self.hold_sync():
+                        self.panels = [{"method": m, **failed} for m in self.methods]
+                        self.status, self.progress, self.error = "failed", 1.0, message
+            return False
+        with self._state_lock:
+            if generation == self._generation:
+                self._base = base
+                self._show_subject(base)
+        return True
+
+    def _compute(self, generation: int, method: str, *, score: bool = True) -> None:
+        """One method's map; any failure goes to its panel and the error trait.
+
+        ``score=False`` shows the map before its deletion / insertion scores (status
+        ``"scoring"``); the scored map replaces it.
+        """
+        from cvnb.explain import explain_one
+
+        if score and self._explanations.get(method) is None:
+            self._set_panel(generation, method, {"method": method, "status": "running"})
+        try:
+            with self._model_lock:
+                if generation != self._generation or self._base is None:
                     return
-                if self._base is None:  # the first method also gives the image and probs
-                    base = explain(
-                        self._learn,
-                        self._image_arg(),
-                        target=self._target_arg(),
-                        methods=(method,),
-                        seed=self.seed,
-                        budgets={method: budget} if budget else None,
-                        runtime=self.runtime,
-                        progress=False,
-                    )
-                    result = base[method]
-                else:
-                    base = None
-                    result = explain_one(
-                        self._learn,
-                        self._image_arg(),
-                        method,
-                        target=self._base.target,
-                        seed=self.seed,
-                        budget=budget,
-                        runtime=self.runtime,
-                    )
+                result = explain_one(
+                    self._learn,
+                    self._image_arg(),
+                    method,
+                    target=self._base.target,
+                    seed=self.seed,
+                    budget=self.budgets.get(method),
+                    runtime=self.runtime,
+                    score=score,
+                )
             heatmap = heatmap_png(result.heatmap)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
@@ -400,15 +424,13 @@ class ExplainViewer(anywidget.AnyWidget):
                 if generation == self._generation:
                     self.error = f"{method}: {message}"
             return
+        shown = panel_of(result) if score else {**panel_of(result), "status": "scoring"}
         with self._state_lock:
             if generation != self._generation:
                 return
             with self.hold_sync():
-                if base is not None:
-                    self._base = base
-                    self._show_subject(base)
                 self._explanations[method] = result
-                self._set_panel(generation, method, panel_of(result), heatmap, locked=True)
+                self._set_panel(generation, method, shown, heatmap, locked=True)
 
     def _set_panel(
         self,

@@ -113,23 +113,35 @@ def test_slow_methods_run_in_the_background(trained_digits, losses):
     )
     w.pick(2)
     returned = time.perf_counter()
-    # Grad-CAM is there when pick returns; SHAP and LIME finish later, in the background.
-    assert w.panels[0]["status"] == "done" and w.maps[0].startswith(PNG_MAGIC)
+    # The Grad-CAM map is there when pick returns, its scores to come; SHAP and LIME finish
+    # later, in the background.
+    assert w.panels[0]["status"] == "scoring" and w.maps[0].startswith(PNG_MAGIC)
+    assert w.panels[0]["deletion_auc"] is None and w.subject["target"]
     assert w.wait(WAIT_S)
     assert w.status == "done" and w.progress == 1.0
     done_at = [next(t for t, s in seen if s[i] == "done") for i in range(3)]
-    assert done_at[0] < returned < min(done_at[1:])
+    assert returned < min(done_at)
     assert any(s[1] == "running" for _, s in seen)  # the panel said so meanwhile
 
 
-def test_an_error_in_the_background_reaches_the_error_trait(trained_digits, losses, tmp_path):
+def test_an_error_in_the_background_reaches_the_error_trait(trained_digits, losses):
+    w = ExplainViewer(trained_digits, losses, runtime="tpu", budgets=BUDGETS)
+    w.pick(0)  # the image reads and the Grad-CAM map draws; scoring and LIME need a runtime
+    assert w.maps[0].startswith(PNG_MAGIC)
+    assert w.wait(WAIT_S)
+    assert w.status == "failed" and [p["status"] for p in w.panels] == ["failed"] * 3
+    assert w.error.startswith("lime: ValueError: runtime must be one of")
+    assert "'tpu'" in w.panels[1]["message"]
+
+
+def test_an_unreadable_image_fails_every_panel(trained_digits, losses, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
-    w = ExplainViewer(trained_digits, losses, methods=["lime"], budgets=BUDGETS)
+    w = ExplainViewer(trained_digits, losses, budgets=BUDGETS)
     w.show(broken)
     assert w.wait(WAIT_S)
-    assert w.status == "failed" and w.panels[0]["status"] == "failed"
-    assert w.error.startswith("lime: ") and "broken.png" in w.error
+    assert w.status == "failed" and {p["status"] for p in w.panels} == {"failed"}
+    assert "broken.png" in w.error and w.image == b""
     assert list(tmp_path.iterdir()) == [broken]  # nothing written beside the image
 
 
@@ -139,6 +151,7 @@ def test_show_an_image_passed_in(trained_digits, losses):
     w = ExplainViewer(trained_digits, image=image, methods=["gradcam"], budgets=None)
     assert w.budgets == {}  # None: cvnb.explain's default budgets, as in explain()
     assert w.candidates == [] and w.thumbnails == []  # no table needed for one image
+    assert w.wait(WAIT_S)
     assert w.selected == -1 and w.status == "done" and w.subject["path"] == ""
     assert w.maps[0].startswith(PNG_MAGIC)
 
