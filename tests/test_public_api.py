@@ -134,6 +134,7 @@ PUBLIC = {
     "cvnb.widgets": [
         "AugmentationExplorer",
         "DatasetInspectorWidget",
+        "ExplainViewer",
         "ImageGrid",
         "LRFinderWidget",
         "LayerFreezeWidget",

@@ -9,6 +9,7 @@ import pytest
 from cvnb.widgets import (
     AugmentationExplorer,
     DatasetInspectorWidget,
+    ExplainViewer,
     ImageGrid,
     LayerFreezeWidget,
     LRFinderWidget,
@@ -18,6 +19,7 @@ from cvnb.widgets._assets import asset_path, widget_css
 WIDGETS = (
     AugmentationExplorer,
     DatasetInspectorWidget,
+    ExplainViewer,
     ImageGrid,
     LayerFreezeWidget,
     LRFinderWidget,
