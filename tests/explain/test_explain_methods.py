@@ -18,14 +18,6 @@ from cvnb.explain._model import Normalized
 BUDGETS = {"shap": 48, "lime": 48}  # the digits model is 32 px: small budgets suffice
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def valid(digits_subset):
     return digits_subset[digits_subset.split == "valid"].reset_index(drop=True)

@@ -9,14 +9,6 @@ import torch
 from cvnb.explain import SanityReport, sanity_check
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def first_of_each_class(digits_subset):
     valid = digits_subset[digits_subset.split == "valid"]
