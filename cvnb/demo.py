@@ -50,8 +50,14 @@ __all__ = [
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 #: The demo's path through the lifecycle: the quick start (load, train, export, parity), then
 #: cleaning (bad data costs more than a bad architecture) and transfer learning (cvnb's
-#: default recipe against the classic ones, on the same budget).
-DEMO_PATH = ("00_quickstart", "01_inspect_and_clean", "05_transfer_learning")
+#: default recipe against the classic ones, on the same budget), then evaluation and
+#: explanation (how good it really is, where it fails, what it looks at).
+DEMO_PATH = (
+    "00_quickstart",
+    "01_inspect_and_clean",
+    "05_transfer_learning",
+    "06_evaluate_and_explain",
+)
 #: The kind of ``--data`` every notebook can take today.
 DATA_KIND = "classification"
 #: The parameters every curriculum notebook's ``parameters`` cell defines.

@@ -30,6 +30,7 @@ LOGIC_PACKAGES = [
     "cvnb.train",
     "cvnb.export",
     "cvnb.evaluate",
+    "cvnb.explain",
     "cvnb.quality",
     "cvnb.augment",
 ]
@@ -107,6 +108,7 @@ def test_lazy_packages_resolve_every_public_name(package):
     [
         ("import cvnb.train", ("torch",), "cvnb.train needs the 'train' extra"),
         ("import cvnb.models", ("timm",), "cvnb.models needs the 'train' extra"),
+        ("import cvnb.explain", ("torch",), "cvnb.explain needs the 'train' extra"),
         ("from cvnb.export import export_onnx", ("torch",), "needs the 'train' extra"),
         ("import cvnb.widgets", ("ipywidgets",), "cvnb.widgets needs the 'lab' extra"),
         ("from cvnb.widgets import LRFinderWidget", ("fastai",), "needs the 'train' extra"),

@@ -134,10 +134,18 @@ def test_a_test_label_the_model_has_no_class_for(trained_digits, digits_subset):
 
 
 def test_test_split_needs_the_table(trained_digits, digits_subset):
-    with pytest.raises(ValueError, match=r"df=table"):
+    # The learner keeps the table it was built from; that one has no test rows.
+    with pytest.raises(ValueError, match="make_splits"):
         evaluation_report(trained_digits, "test")
     with pytest.raises(ValueError, match="make_splits"):
         evaluation_report(trained_digits, "test", df=digits_subset)
+    table = trained_digits.cvnb_table
+    try:
+        trained_digits.cvnb_table = None  # a learner made without cvnb.train.make_learner
+        with pytest.raises(ValueError, match=r"df=table"):
+            evaluation_report(trained_digits, "test")
+    finally:
+        trained_digits.cvnb_table = table
 
 
 def test_plot_and_notebook_repr(report):
