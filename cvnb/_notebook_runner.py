@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: What running a notebook imports, all from the ``lab`` extra.
-RUNNER_MODULES = ("papermill", "nbclient", "nbconvert", "nbformat", "traitlets")
+RUNNER_MODULES = ("papermill", "nbclient", "nbconvert", "nbformat", "jupyter_client")
 
 
 def require_runner(what: str) -> None:
@@ -47,24 +47,32 @@ def run_notebook(notebook: Path, out: Path, parameters: dict) -> Path:
     require_runner("run_notebook (cvnb.demo)")
     import nbformat
     import papermill
+    from jupyter_client import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbconvert import HTMLExporter
-    from traitlets.config import Config
 
     known = papermill.inspect_notebook(str(notebook))
     executed = out / notebook.name
     try:
         with _quiet_papermill(), tempfile.TemporaryDirectory(prefix="cvnb-kernel-") as sockets:
             # IPC sockets are files: keep them out of the notebooks folder (papermill's cwd).
-            ipc = {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}
-            papermill.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters={k: v for k, v in parameters.items() if k in known},
-                cwd=str(notebook.parent),
-                progress_bar=True,
-                kernel_name="python3",
-                config=Config({"KernelManager": ipc}),
+            # The kernel manager is ours (nbclient's `km`), so ours to shut down.
+            km = AsyncKernelManager(
+                kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel")
             )
+            try:
+                papermill.execute_notebook(
+                    str(notebook),
+                    str(executed),
+                    parameters={k: v for k, v in parameters.items() if k in known},
+                    cwd=str(notebook.parent),
+                    progress_bar=True,
+                    kernel_name="python3",
+                    km=km,
+                )
+            finally:
+                if km.has_kernel:
+                    run_sync(km.shutdown_kernel)(now=True)
     finally:  # a failed run is saved with its error: render it too, that is where to look
         if executed.is_file():
             html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))

@@ -172,7 +172,7 @@ def _without(module: str, code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("module", ["papermill", "traitlets", "nbclient"])
+@pytest.mark.parametrize("module", ["papermill", "jupyter_client", "nbclient"])
 def test_running_a_notebook_without_the_lab_extra_names_it(tmp_path, module):
     notebook = _notebook(tmp_path / "00_tiny.ipynb", _params())
     done = _without(
