@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -12,16 +11,8 @@ import traitlets
 from cvnb.data import encode_thumbnail
 from cvnb.widgets._assets import asset_path, widget_css
 from cvnb.widgets._base import dispatch_action, report_errors
-from cvnb.widgets._explain_view import (
-    candidate,
-    candidate_rows,
-    encode,
-    heatmap_png,
-    is_row,
-    panel_of,
-    path_or_blank,
-    plain,
-)
+from cvnb.widgets._explain_jobs import ExplainJobs
+from cvnb.widgets._explain_view import candidate, candidate_rows, plain
 
 if TYPE_CHECKING:
     import os
@@ -39,7 +30,7 @@ SOURCES = ("mistakes", "top_losses")
 _ACTIONS = {"pick": ("index",), "explain": (), "sanity_check": ()}
 
 
-class ExplainViewer(anywidget.AnyWidget):
+class ExplainViewer(ExplainJobs, anywidget.AnyWidget):
     """Saliency maps of one image by several methods side by side, scored by faithfulness.
 
     Pick an image from a grid of the validation mistakes (or the top losses), or pass one in;
@@ -345,137 +336,6 @@ class ExplainViewer(anywidget.AnyWidget):
         return f"<ExplainViewer: {len(self.candidates)} candidates, {done}/{len(self.panels)} maps>"
 
     # ------------------------------------------------------------------ internals
-    def _image_arg(self) -> Any:
-        subject = self._subject
-        return subject["path"] if is_row(subject) else subject
-
-    def _target_arg(self) -> str | None:
-        return self.target or None
-
-    def _compute_all(self, generation: int, methods: Sequence[str]) -> None:
-        try:
-            for method in methods:
-                if generation != self._generation:
-                    return  # a newer pick or setting took over
-                self._compute(generation, method)
-        except Exception as exc:  # never lost in a thread: shown in the widget
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def _describe(self, generation: int) -> bool:
-        """Read the image and predict it (the subject's panel); False when that failed."""
-        from cvnb.explain import explain
-
-        try:
-            with self._model_lock:
-                base = explain(
-                    self._learn,
-                    self._image_arg(),
-                    target=self._target_arg(),
-                    methods=(),
-                    seed=self.seed,
-                    progress=False,
-                )
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            failed = {"status": "failed", "message": message}
-            with self._state_lock:
-                if generation == self._generation:
-                    with self.hold_sync():
-                        self.panels = [{"method": m, **failed} for m in self.methods]
-                        self.status, self.progress, self.error = "failed", 1.0, message
-            return False
-        with self._state_lock:
-            if generation == self._generation:
-                self._base = base
-                self._show_subject(base)
-        return True
-
-    def _compute(self, generation: int, method: str, *, score: bool = True) -> None:
-        """One method's map; any failure goes to its panel and the error trait.
-
-        ``score=False`` shows the map before its deletion / insertion scores (status
-        ``"scoring"``); the scored map replaces it.
-        """
-        from cvnb.explain import explain_one
-
-        if score and self._explanations.get(method) is None:
-            self._set_panel(generation, method, {"method": method, "status": "running"})
-        try:
-            with self._model_lock:
-                if generation != self._generation or self._base is None:
-                    return
-                result = explain_one(
-                    self._learn,
-                    self._image_arg(),
-                    method,
-                    target=self._base.target,
-                    seed=self.seed,
-                    budget=self.budgets.get(method),
-                    runtime=self.runtime,
-                    score=score,
-                )
-            heatmap = heatmap_png(result.heatmap)
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            self._set_panel(
-                generation, method, {"method": method, "status": "failed", "message": message}
-            )
-            with self._state_lock:
-                if generation == self._generation:
-                    self.error = f"{method}: {message}"
-            return
-        shown = panel_of(result) if score else {**panel_of(result), "status": "scoring"}
-        with self._state_lock:
-            if generation != self._generation:
-                return
-            with self.hold_sync():
-                self._explanations[method] = result
-                self._set_panel(generation, method, shown, heatmap, locked=True)
-
-    def _set_panel(
-        self,
-        generation: int,
-        method: str,
-        panel: dict[str, Any],
-        heatmap: bytes | None = None,
-        *,
-        locked: bool = False,
-    ) -> None:
-        if not locked:
-            with self._state_lock:
-                return self._set_panel(generation, method, panel, heatmap, locked=True)
-        if generation != self._generation or method not in self.methods:
-            return None
-        i = list(self.methods).index(method)
-        panels = [dict(p) for p in self.panels]
-        panels[i] = panel
-        finished = sum(p.get("status") in ("done", "failed") for p in panels)
-        with self.hold_sync():
-            if heatmap is not None:
-                maps = list(self.maps)
-                maps[i] = heatmap
-                self.maps = maps
-            self.panels = panels
-            self.progress = finished / len(panels)
-            if finished == len(panels):
-                failed = any(p.get("status") == "failed" for p in panels)
-                self.status = "failed" if failed else "done"
-        return None
-
-    def _show_subject(self, base: Explanations) -> None:
-        subject = self._subject
-        probs = sorted(base.probs.items(), key=lambda kv: -kv[1])[:5]
-        predicted = probs[0][0] if probs else ""
-        self.image = encode(base.image)
-        self.original = encode(base.original)
-        self.subject = {
-            "path": str(subject["path"]) if is_row(subject) else path_or_blank(subject),
-            "label": str(subject["label"]) if is_row(subject) and "label" in subject else "",
-            "prediction": str(predicted),
-            "target": str(base.target),
-            "probs": [[str(k), float(v)] for k, v in probs],
-        }
-
     def _fill_candidates(self) -> None:
         if self._table is None:
             from cvnb.evaluate import evaluation_report
